@@ -1,0 +1,59 @@
+//! Building the llama.cpp tree with cmake.
+
+use crate::source::LlamaSource;
+use crate::{cuda, env, fail, feature, NativeBuild};
+use std::process::Command;
+
+pub fn build(source: &LlamaSource) -> NativeBuild {
+    check_cmake_installed();
+    let shared = feature("dynamic-link");
+    let on_off = |on: bool| if on { "ON" } else { "OFF" };
+
+    let mut config = cmake::Config::new(&source.root);
+    config
+        .profile("Release")
+        .define("CMAKE_INSTALL_LIBDIR", "lib")
+        .define("BUILD_SHARED_LIBS", on_off(shared))
+        // Only the libraries: the crates.io copy of the tree has no tools/,
+        // and building them would cost minutes for nothing.
+        .define("LLAMA_BUILD_COMMON", "OFF")
+        .define("LLAMA_BUILD_TESTS", "OFF")
+        .define("LLAMA_BUILD_TOOLS", "OFF")
+        .define("LLAMA_BUILD_EXAMPLES", "OFF")
+        .define("LLAMA_BUILD_SERVER", "OFF")
+        .define("LLAMA_BUILD_APP", "OFF")
+        .define("LLAMA_BUILD_UI", "OFF")
+        .define("LLAMA_OPENSSL", "OFF")
+        .define("GGML_BUILD_TESTS", "OFF")
+        .define("GGML_BUILD_EXAMPLES", "OFF")
+        .define("GGML_CCACHE", "OFF")
+        .define("GGML_NATIVE", on_off(feature("native")))
+        .define("GGML_OPENMP", on_off(feature("openmp")))
+        .define("GGML_RPC", on_off(feature("rpc")))
+        .define("GGML_CUDA", on_off(feature("cuda")))
+        // cmake would otherwise pick up the debug profile of `cargo build`;
+        // an unoptimised ggml is 10-50x slower and never what a user wants.
+        .define("CMAKE_BUILD_TYPE", "Release");
+    if shared {
+        // The libraries find each other (libllama -> libggml -> backends)
+        // through $ORIGIN; the executable finds them through the rpath that
+        // link.rs emits.
+        config.define("CMAKE_INSTALL_RPATH", "$ORIGIN");
+    }
+    if feature("cuda") {
+        cuda::configure(&mut config);
+    }
+    let install_dir = config.build();
+    NativeBuild { lib_dir: install_dir.join("lib"), shared }
+}
+
+fn check_cmake_installed() {
+    let cmake = env("CMAKE").unwrap_or_else(|| "cmake".into());
+    if Command::new(&cmake).arg("--version").output().is_err() {
+        fail(&format!(
+            "`{cmake}` was not found; llama.cpp is built with cmake (3.14 or newer).\n\
+             Install it (Debian/Ubuntu: `sudo apt-get install cmake`; macOS: `brew install cmake`)\n\
+             or set CMAKE to its path. To link an existing llama.cpp build instead, set LLAMA_CPP_LIB_DIR."
+        ));
+    }
+}

@@ -1,0 +1,1 @@
+//! Safe bindings (filled by the next step).
