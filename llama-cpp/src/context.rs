@@ -1,0 +1,327 @@
+//! [`LlamaContext`]: the state of one generation (KV cache, logits).
+
+use crate::backend::{clear_last_error, take_last_error};
+use crate::batch::LlamaBatch;
+use crate::error::{LlamaError, Result};
+use crate::offload::{read_breakdown, BufferMemory};
+use crate::{sys, LlamaBackend, LlamaModel};
+use std::num::NonZeroU32;
+use std::ptr::NonNull;
+
+/// When to use Flash Attention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlashAttention {
+    /// llama.cpp decides per device (its default).
+    Auto,
+    /// Always.
+    Enabled,
+    /// Never.
+    Disabled,
+}
+
+/// Parameters for [`LlamaModel::new_context`].
+///
+/// ```
+/// use std::num::NonZeroU32;
+/// let params = llama_cpp::LlamaContextParams::default()
+///     .with_n_ctx(NonZeroU32::new(4096))
+///     .with_n_ubatch(2048)
+///     .with_n_threads(8);
+/// assert_eq!(params.n_ctx(), NonZeroU32::new(4096));
+/// ```
+#[derive(Debug, Clone)]
+pub struct LlamaContextParams {
+    raw: sys::llama_context_params,
+}
+
+// SAFETY: the struct's pointer fields (callbacks, samplers) are never set by
+// this crate and stay NULL.
+unsafe impl Send for LlamaContextParams {}
+// SAFETY: as above.
+unsafe impl Sync for LlamaContextParams {}
+
+impl Default for LlamaContextParams {
+    fn default() -> Self {
+        // SAFETY: returns a plain struct by value.
+        Self { raw: unsafe { sys::llama_context_default_params() } }
+    }
+}
+
+impl LlamaContextParams {
+    /// Context length in tokens; `None` takes the model's training length.
+    pub fn with_n_ctx(mut self, n_ctx: Option<NonZeroU32>) -> Self {
+        self.raw.n_ctx = n_ctx.map_or(0, NonZeroU32::get);
+        self
+    }
+
+    /// Largest batch `decode` accepts.
+    pub fn with_n_batch(mut self, n_batch: u32) -> Self {
+        self.raw.n_batch = n_batch;
+        self
+    }
+
+    /// Physical batch size: tokens computed per graph run. Larger values
+    /// speed up prompt processing when experts live in host memory (each
+    /// ubatch streams the experts to the GPU once).
+    pub fn with_n_ubatch(mut self, n_ubatch: u32) -> Self {
+        self.raw.n_ubatch = n_ubatch;
+        self
+    }
+
+    /// Threads for generation (one token at a time).
+    pub fn with_n_threads(mut self, n_threads: i32) -> Self {
+        self.raw.n_threads = n_threads;
+        self
+    }
+
+    /// Threads for prompt processing.
+    pub fn with_n_threads_batch(mut self, n_threads: i32) -> Self {
+        self.raw.n_threads_batch = n_threads;
+        self
+    }
+
+    /// Flash Attention policy.
+    pub fn with_flash_attention(mut self, policy: FlashAttention) -> Self {
+        self.raw.flash_attn_type = match policy {
+            FlashAttention::Auto => sys::LLAMA_FLASH_ATTN_TYPE_AUTO,
+            FlashAttention::Enabled => sys::LLAMA_FLASH_ATTN_TYPE_ENABLED,
+            FlashAttention::Disabled => sys::LLAMA_FLASH_ATTN_TYPE_DISABLED,
+        };
+        self
+    }
+
+    /// Keep the KV cache and attention on the GPU (default on).
+    pub fn with_offload_kqv(mut self, offload: bool) -> Self {
+        self.raw.offload_kqv = offload;
+        self
+    }
+
+    /// Let the GPU compute ops whose weights live in host memory, copying
+    /// the weights over per batch (default on). Essential for prompt speed
+    /// with experts on the CPU.
+    pub fn with_op_offload(mut self, offload: bool) -> Self {
+        self.raw.op_offload = offload;
+        self
+    }
+
+    /// Skip llama.cpp's internal timing.
+    pub fn with_no_perf(mut self, no_perf: bool) -> Self {
+        self.raw.no_perf = no_perf;
+        self
+    }
+
+    /// Context length (`None`: from the model).
+    pub fn n_ctx(&self) -> Option<NonZeroU32> {
+        NonZeroU32::new(self.raw.n_ctx)
+    }
+
+    /// Logical batch size.
+    pub fn n_batch(&self) -> u32 {
+        self.raw.n_batch
+    }
+
+    /// Physical batch size.
+    pub fn n_ubatch(&self) -> u32 {
+        self.raw.n_ubatch
+    }
+
+    /// Generation threads.
+    pub fn n_threads(&self) -> i32 {
+        self.raw.n_threads
+    }
+
+    /// Prompt threads.
+    pub fn n_threads_batch(&self) -> i32 {
+        self.raw.n_threads_batch
+    }
+
+    fn validate(&self) -> Result<()> {
+        let invalid = |name, reason: &str| Err(LlamaError::InvalidParameter { name, reason: reason.into() });
+        if self.raw.n_batch == 0 {
+            return invalid("n_batch", "must be at least 1");
+        }
+        if self.raw.n_ubatch == 0 {
+            return invalid("n_ubatch", "must be at least 1");
+        }
+        if self.raw.n_threads < 1 || self.raw.n_threads_batch < 1 {
+            return invalid("n_threads", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// llama.cpp's own timing of a context.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PerfContextData {
+    /// Milliseconds spent on prompt tokens.
+    pub t_p_eval_ms: f64,
+    /// Milliseconds spent on generated tokens.
+    pub t_eval_ms: f64,
+    /// Prompt tokens processed.
+    pub n_p_eval: i32,
+    /// Tokens generated.
+    pub n_eval: i32,
+}
+
+/// A context over a borrowed model. Freed on drop.
+pub struct LlamaContext<'model> {
+    raw: NonNull<sys::llama_context>,
+    model: &'model LlamaModel,
+    n_ctx: u32,
+    /// `logits[i]` of the last decoded batch: whether token i has logits.
+    outputs: Vec<bool>,
+}
+
+// SAFETY: a llama_context may move between threads; it is used through
+// `&mut self` for everything that mutates it. It is not Sync.
+unsafe impl Send for LlamaContext<'_> {}
+
+impl LlamaModel {
+    /// Creates a context (KV cache and compute buffers) for this model.
+    pub fn new_context(&self, _backend: &LlamaBackend, params: LlamaContextParams) -> Result<LlamaContext<'_>> {
+        params.validate()?;
+        clear_last_error();
+        // SAFETY: the model is valid and outlives the context (borrow); the
+        // params struct holds no pointers.
+        let raw = unsafe { sys::llama_init_from_model(self.as_ptr(), params.raw) };
+        let raw = NonNull::new(raw).ok_or_else(|| {
+            LlamaError::ContextCreate(take_last_error().unwrap_or_else(|| "llama_init_from_model returned NULL (out of memory?)".into()))
+        })?;
+        // SAFETY: raw is a live context.
+        let n_ctx = unsafe { sys::llama_n_ctx(raw.as_ptr()) };
+        Ok(LlamaContext { raw, model: self, n_ctx, outputs: Vec::new() })
+    }
+}
+
+impl<'model> LlamaContext<'model> {
+    /// The model this context runs.
+    pub fn model(&self) -> &'model LlamaModel {
+        self.model
+    }
+
+    /// Context length in tokens.
+    pub fn n_ctx(&self) -> u32 {
+        self.n_ctx
+    }
+
+    /// Logical batch size.
+    pub fn n_batch(&self) -> u32 {
+        // SAFETY: a plain query on a live context.
+        unsafe { sys::llama_n_batch(self.raw.as_ptr()) }
+    }
+
+    /// Physical batch size.
+    pub fn n_ubatch(&self) -> u32 {
+        // SAFETY: a plain query on a live context.
+        unsafe { sys::llama_n_ubatch(self.raw.as_ptr()) }
+    }
+
+    /// Runs the model over a batch. Checked first, so bad input is an error
+    /// and never reaches llama.cpp's assertions: empty batch, batch larger
+    /// than `n_batch`, token ids outside the vocabulary, positions beyond
+    /// the context.
+    pub fn decode(&mut self, batch: &mut LlamaBatch) -> Result<()> {
+        let n_tokens = batch.n_tokens();
+        if n_tokens == 0 {
+            return Err(LlamaError::Batch("the batch is empty".into()));
+        }
+        if n_tokens as u32 > self.n_batch() {
+            return Err(LlamaError::Batch(format!("{n_tokens} tokens exceed n_batch {}", self.n_batch())));
+        }
+        let vocab = self.model.vocab();
+        for &token in batch.tokens() {
+            vocab.check_token(token)?;
+        }
+        let needed = batch.max_pos().map_or(0, |p| p as u32 + 1);
+        if needed > self.n_ctx {
+            return Err(LlamaError::ContextFull { needed, n_ctx: self.n_ctx });
+        }
+        clear_last_error();
+        // SAFETY: the batch's arrays hold n_tokens valid entries (LlamaBatch
+        // maintains this) and the context is live and exclusively borrowed.
+        let code = unsafe { sys::llama_decode(self.raw.as_ptr(), batch.as_raw()) };
+        match code {
+            0 => {
+                self.outputs = batch.output_flags().to_vec();
+                Ok(())
+            }
+            1 => Err(LlamaError::ContextFull { needed, n_ctx: self.n_ctx }),
+            2 => Err(LlamaError::Decode { code, reason: "aborted" }),
+            -1 => Err(LlamaError::Decode { code, reason: "invalid input batch (see the log)" }),
+            _ => Err(LlamaError::Decode { code, reason: "error while computing the graph (out of memory?)" }),
+        }
+    }
+
+    /// Logits of token `i` of the last decoded batch (`n_vocab` floats).
+    pub fn get_logits_ith(&self, i: i32) -> Result<&[f32]> {
+        self.check_output(i)?;
+        // SAFETY: i was marked for output in the last successful decode, so
+        // llama.cpp holds n_vocab logits for it until the next decode, which
+        // needs `&mut self` and so ends this borrow.
+        unsafe {
+            let ptr = sys::llama_get_logits_ith(self.raw.as_ptr(), i);
+            if ptr.is_null() {
+                return Err(LlamaError::NoLogits(i));
+            }
+            Ok(std::slice::from_raw_parts(ptr, self.model.n_vocab() as usize))
+        }
+    }
+
+    /// Errors unless token `i` of the last batch has logits.
+    pub(crate) fn check_output(&self, i: i32) -> Result<()> {
+        let index = if i < 0 { self.outputs.len() as i64 + i64::from(i) } else { i64::from(i) };
+        match usize::try_from(index).ok().and_then(|i| self.outputs.get(i)) {
+            Some(true) => Ok(()),
+            _ => Err(LlamaError::NoLogits(i)),
+        }
+    }
+
+    /// Forgets everything decoded so far (llama-cpp-2's name).
+    pub fn clear_kv_cache(&mut self) {
+        // SAFETY: the context is live; its memory handle is owned by it.
+        unsafe { sys::llama_memory_clear(sys::llama_get_memory(self.raw.as_ptr()), true) };
+        self.outputs.clear();
+    }
+
+    /// llama.cpp's timing counters.
+    pub fn timings(&self) -> PerfContextData {
+        // SAFETY: a plain query on a live context.
+        let data = unsafe { sys::llama_perf_context(self.raw.as_ptr()) };
+        PerfContextData { t_p_eval_ms: data.t_p_eval_ms, t_eval_ms: data.t_eval_ms, n_p_eval: data.n_p_eval, n_eval: data.n_eval }
+    }
+
+    /// Resets the timing counters.
+    pub fn reset_timings(&mut self) {
+        // SAFETY: the context is live and exclusively borrowed.
+        unsafe { sys::llama_perf_context_reset(self.raw.as_ptr()) }
+    }
+
+    /// Bytes per buffer type: weights, KV cache and compute buffers.
+    pub fn memory_breakdown(&self) -> Result<Vec<BufferMemory>> {
+        // SAFETY: the context is live; the shim writes at most `cap`
+        // entries and catches every C++ exception.
+        read_breakdown(|out, cap| unsafe { sys::llama_rs_context_memory_breakdown(self.raw.as_ptr(), out, cap) })
+    }
+
+    /// The raw handle.
+    ///
+    /// # Safety
+    /// Valid while `self` lives; do not free it or decode through it while
+    /// this wrapper relies on its own bookkeeping of outputs.
+    pub unsafe fn as_ptr(&self) -> *mut sys::llama_context {
+        self.raw.as_ptr()
+    }
+}
+
+impl Drop for LlamaContext<'_> {
+    fn drop(&mut self) {
+        // SAFETY: we own the context and free it once.
+        unsafe { sys::llama_free(self.raw.as_ptr()) }
+    }
+}
+
+impl std::fmt::Debug for LlamaContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlamaContext").field("n_ctx", &self.n_ctx).finish()
+    }
+}

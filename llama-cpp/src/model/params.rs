@@ -1,0 +1,467 @@
+//! [`LlamaModelParams`]: how a model is loaded and where its weights go.
+
+use crate::devices::raw_device;
+use crate::error::{to_cstring, LlamaError, Result};
+use crate::offload::{n_cpu_moe_pattern, BufferType, OverrideArray, TensorOverride, MOE_EXPERTS_PATTERN};
+use crate::sys;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+/// How layers are split across several GPUs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LlamaSplitMode {
+    /// Everything on the main GPU.
+    None,
+    /// Whole layers per GPU (llama.cpp's default).
+    Layer,
+    /// Rows of each tensor across GPUs.
+    Row,
+}
+
+/// How the weight file is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadMode {
+    /// Read the file into allocated buffers. For MoE offload this puts the
+    /// experts in the GPU backend's pinned host memory, which measured 5x the
+    /// prompt speed of mmap on an H200 host.
+    Read,
+    /// Memory-map the file (llama.cpp's default): fast start, pages loaded lazily.
+    Mmap,
+    /// Read, and lock the pages in RAM.
+    Mlock,
+    /// Memory-map and lock.
+    MmapMlock,
+    /// Direct I/O where the platform supports it.
+    DirectIo,
+}
+
+impl LoadMode {
+    fn to_raw(self) -> sys::llama_load_mode {
+        match self {
+            Self::Read => sys::LLAMA_LOAD_MODE_NONE,
+            Self::Mmap => sys::LLAMA_LOAD_MODE_MMAP,
+            Self::Mlock => sys::LLAMA_LOAD_MODE_MLOCK,
+            Self::MmapMlock => sys::LLAMA_LOAD_MODE_MMAP_MLOCK,
+            Self::DirectIo => sys::LLAMA_LOAD_MODE_DIRECT_IO,
+        }
+    }
+}
+
+/// A value for [`LlamaModelParams::with_kv_override`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamOverrideValue {
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A string of at most 127 bytes.
+    Str(String),
+}
+
+type ProgressFn = dyn FnMut(f32) -> bool + Send;
+
+/// Shared state of a progress callback; see `LlamaModel::load_from_file`.
+pub(crate) struct ProgressCallback {
+    pub(crate) callback: Mutex<Box<ProgressFn>>,
+    /// A panic raised by the callback, re-raised after the load returns.
+    pub(crate) panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
+}
+
+/// Owned C arrays the loader reads through raw pointers. Each lives behind an
+/// `Arc`: the params, their clones and the loaded models share it, so the
+/// pointers stay valid whatever the caller does with the params.
+#[derive(Default)]
+struct KvOverrideArray {
+    entries: Vec<(String, ParamOverrideValue)>,
+    raw: Vec<sys::llama_model_kv_override>,
+}
+
+// SAFETY: plain data (fixed-size arrays and numbers), no pointers.
+unsafe impl Send for KvOverrideArray {}
+// SAFETY: as above; immutable after construction.
+unsafe impl Sync for KvOverrideArray {}
+
+struct DeviceArray {
+    indices: Vec<usize>,
+    raw: Vec<sys::ggml_backend_dev_t>,
+}
+
+// SAFETY: device handles are process-lifetime registry objects; the array is
+// immutable after construction.
+unsafe impl Send for DeviceArray {}
+// SAFETY: as above.
+unsafe impl Sync for DeviceArray {}
+
+/// Parameters for [`crate::LlamaModel::load_from_file`].
+///
+/// Builders take and return `self`, so they chain; fallible ones return
+/// `Result<Self>`. The tensor overrides, KV overrides and device list are
+/// owned here (not borrowed from the caller) and shared with every model
+/// loaded from these params, so clones and moves are always safe.
+///
+/// ```
+/// use llama_cpp::{BufferType, LlamaModelParams};
+/// let params = LlamaModelParams::default()
+///     .with_n_gpu_layers(99)
+///     .with_cpu_moe_all()
+///     .with_tensor_override(r"blk\.0\.attn_.*", BufferType::Cpu)?;
+/// assert_eq!(params.tensor_overrides().len(), 2);
+/// # Ok::<(), llama_cpp::LlamaError>(())
+/// ```
+#[derive(Clone)]
+pub struct LlamaModelParams {
+    raw: sys::llama_model_params,
+    overrides: Arc<OverrideArray>,
+    kv_overrides: Arc<KvOverrideArray>,
+    devices: Option<Arc<DeviceArray>>,
+    progress: Option<Arc<ProgressCallback>>,
+}
+
+// SAFETY: the raw struct's pointer fields are all NULL here (they are filled
+// from the Arc-owned arrays only in `as_raw`, for the duration of a load);
+// the arrays themselves are Send + Sync, and the progress callback is Send
+// behind a Mutex.
+unsafe impl Send for LlamaModelParams {}
+// SAFETY: as above; `&self` methods only read.
+unsafe impl Sync for LlamaModelParams {}
+
+impl Default for LlamaModelParams {
+    fn default() -> Self {
+        // SAFETY: returns a plain struct by value.
+        let raw = unsafe { sys::llama_model_default_params() };
+        Self {
+            raw,
+            overrides: Arc::default(),
+            kv_overrides: Arc::default(),
+            devices: None,
+            progress: None,
+        }
+    }
+}
+
+impl LlamaModelParams {
+    /// Layers to store in VRAM; negative means all (llama.cpp's default).
+    pub fn with_n_gpu_layers(mut self, n_gpu_layers: u32) -> Self {
+        self.raw.n_gpu_layers = i32::try_from(n_gpu_layers).unwrap_or(i32::MAX);
+        self
+    }
+
+    /// The GPU used for everything when the split mode is `None`.
+    pub fn with_main_gpu(mut self, main_gpu: i32) -> Self {
+        self.raw.main_gpu = main_gpu;
+        self
+    }
+
+    /// How to split the model across GPUs.
+    pub fn with_split_mode(mut self, mode: LlamaSplitMode) -> Self {
+        self.raw.split_mode = match mode {
+            LlamaSplitMode::None => sys::LLAMA_SPLIT_MODE_NONE,
+            LlamaSplitMode::Layer => sys::LLAMA_SPLIT_MODE_LAYER,
+            LlamaSplitMode::Row => sys::LLAMA_SPLIT_MODE_ROW,
+        };
+        self
+    }
+
+    /// Restricts offloading to these devices (registry indices from
+    /// [`crate::list_llama_ggml_backend_devices`]).
+    pub fn with_devices(mut self, indices: &[usize]) -> Result<Self> {
+        let mut raw = Vec::with_capacity(indices.len() + 1);
+        for &index in indices {
+            raw.push(raw_device(index).ok_or_else(|| LlamaError::UnknownDevice {
+                requested: format!("device index {index}"),
+                available: format!("{} devices", crate::list_llama_ggml_backend_devices().len()),
+            })?);
+        }
+        raw.push(std::ptr::null_mut());
+        self.devices = Some(Arc::new(DeviceArray { indices: indices.to_vec(), raw }));
+        Ok(self)
+    }
+
+    /// How the file is read (mmap by default).
+    pub fn with_load_mode(mut self, mode: LoadMode) -> Self {
+        self.raw.load_mode = mode.to_raw();
+        self
+    }
+
+    /// Shorthand for mmap on/off, keeping mlock as set.
+    pub fn with_use_mmap(self, use_mmap: bool) -> Self {
+        let mode = match (use_mmap, self.uses_mlock()) {
+            (true, false) => LoadMode::Mmap,
+            (true, true) => LoadMode::MmapMlock,
+            (false, false) => LoadMode::Read,
+            (false, true) => LoadMode::Mlock,
+        };
+        self.with_load_mode(mode)
+    }
+
+    /// Locks the weights in RAM, keeping mmap as set.
+    pub fn with_use_mlock(self, use_mlock: bool) -> Self {
+        let mode = match (self.uses_mmap(), use_mlock) {
+            (true, false) => LoadMode::Mmap,
+            (true, true) => LoadMode::MmapMlock,
+            (false, false) => LoadMode::Read,
+            (false, true) => LoadMode::Mlock,
+        };
+        self.with_load_mode(mode)
+    }
+
+    /// Only load the vocabulary (no weights).
+    pub fn with_vocab_only(mut self, vocab_only: bool) -> Self {
+        self.raw.vocab_only = vocab_only;
+        self
+    }
+
+    /// Only read metadata and simulate allocations: the model's memory
+    /// breakdown is then the exact size every buffer would have.
+    pub fn with_no_alloc(mut self, no_alloc: bool) -> Self {
+        self.raw.no_alloc = no_alloc;
+        self
+    }
+
+    /// Let the CPU backend repack weights into faster layouts (default on).
+    pub fn with_extra_buffer_types(mut self, enabled: bool) -> Self {
+        self.raw.use_extra_bufts = enabled;
+        self
+    }
+
+    /// Called with the load progress in `0.0..=1.0`; return `false` to
+    /// cancel the load. A panic inside the callback cancels the load and is
+    /// re-raised in the caller after llama.cpp has returned.
+    pub fn with_progress_callback(mut self, callback: impl FnMut(f32) -> bool + Send + 'static) -> Self {
+        self.progress = Some(Arc::new(ProgressCallback { callback: Mutex::new(Box::new(callback)), panic: Mutex::new(None) }));
+        self
+    }
+
+    /// Overrides a GGUF metadata value at load time.
+    pub fn with_kv_override(mut self, key: &str, value: ParamOverrideValue) -> Result<Self> {
+        let too_long = |what: &'static str| LlamaError::InvalidParameter { name: what, reason: "must be shorter than 128 bytes".into() };
+        to_cstring("kv override key", key)?;
+        if key.len() >= 128 {
+            return Err(too_long("kv override key"));
+        }
+        if let ParamOverrideValue::Str(s) = &value {
+            to_cstring("kv override value", s)?;
+            if s.len() >= 128 {
+                return Err(too_long("kv override value"));
+            }
+        }
+        let mut entries = self.kv_overrides.entries.clone();
+        entries.push((key.to_owned(), value));
+        self.kv_overrides = Arc::new(KvOverrideArray::new(entries));
+        Ok(self)
+    }
+
+    /// Puts tensors whose name matches `pattern` into `buffer_type`.
+    ///
+    /// The pattern is a C++ `std::regex` (ECMAScript) searched anywhere in
+    /// the name, exactly like llama.cpp's `-ot`; it is compiled here, so a
+    /// bad pattern is an error now rather than a failed load. Order matters:
+    /// the loader takes the first matching override.
+    pub fn with_tensor_override(mut self, pattern: &str, buffer_type: BufferType) -> Result<Self> {
+        let max = Self::max_tensor_overrides();
+        let count = self.overrides.overrides().len() + 1;
+        if count > max {
+            return Err(LlamaError::TooManyOverrides { count, max });
+        }
+        let added = TensorOverride::new(pattern, buffer_type)?;
+        let mut list = self.overrides.overrides().to_vec();
+        list.push(added);
+        self.overrides = Arc::new(OverrideArray::new(list));
+        Ok(self)
+    }
+
+    /// Keeps every MoE expert tensor in host memory, like llama.cpp's
+    /// `--cpu-moe` (pattern [`MOE_EXPERTS_PATTERN`]).
+    pub fn with_cpu_moe_all(self) -> Self {
+        self.with_tensor_override(MOE_EXPERTS_PATTERN, BufferType::Cpu).expect("the built-in pattern compiles and the CPU always exists")
+    }
+
+    /// Keeps the expert tensors of layers `0..n` in host memory, like
+    /// llama.cpp's `--n-cpu-moe n`, with one pattern instead of `n`.
+    /// `n = 0` adds nothing; `n` past the last layer means every layer.
+    pub fn with_n_cpu_moe(self, n: usize) -> Self {
+        match n_cpu_moe_pattern(n) {
+            None => self,
+            Some(pattern) => {
+                self.with_tensor_override(&pattern, BufferType::Cpu).expect("the generated pattern compiles and the CPU always exists")
+            }
+        }
+    }
+
+    /// The overrides in the order llama.cpp will try them.
+    pub fn tensor_overrides(&self) -> &[TensorOverride] {
+        self.overrides.overrides()
+    }
+
+    /// The KV overrides added so far.
+    pub fn kv_overrides(&self) -> &[(String, ParamOverrideValue)] {
+        &self.kv_overrides.entries
+    }
+
+    /// Layers to offload (negative: all).
+    pub fn n_gpu_layers(&self) -> i32 {
+        self.raw.n_gpu_layers
+    }
+
+    /// The main GPU index.
+    pub fn main_gpu(&self) -> i32 {
+        self.raw.main_gpu
+    }
+
+    pub(crate) fn main_gpu_index(&self) -> usize {
+        usize::try_from(self.raw.main_gpu).unwrap_or(0)
+    }
+
+    /// The device restriction, if any (registry indices).
+    pub fn devices(&self) -> Option<&[usize]> {
+        self.devices.as_deref().map(|d| d.indices.as_slice())
+    }
+
+    /// Whether the file will be memory-mapped.
+    pub fn uses_mmap(&self) -> bool {
+        matches!(self.raw.load_mode, sys::LLAMA_LOAD_MODE_MMAP | sys::LLAMA_LOAD_MODE_MMAP_MLOCK)
+    }
+
+    /// Whether the weights will be locked in RAM.
+    pub fn uses_mlock(&self) -> bool {
+        matches!(self.raw.load_mode, sys::LLAMA_LOAD_MODE_MLOCK | sys::LLAMA_LOAD_MODE_MMAP_MLOCK)
+    }
+
+    /// Whether only the vocabulary is loaded.
+    pub fn vocab_only(&self) -> bool {
+        self.raw.vocab_only
+    }
+
+    /// llama.cpp's limit on the number of tensor overrides.
+    pub fn max_tensor_overrides() -> usize {
+        // SAFETY: a constant query.
+        unsafe { sys::llama_max_tensor_buft_overrides() }
+    }
+
+    /// The C struct with every pointer aimed at storage owned by `self`.
+    /// Valid while `self` (or a clone of its `Arc`s) lives.
+    pub(crate) fn as_raw(&self) -> sys::llama_model_params {
+        let mut raw = self.raw;
+        raw.tensor_buft_overrides = self.overrides.as_ptr();
+        raw.kv_overrides = self.kv_overrides.as_ptr();
+        raw.devices = self.devices.as_ref().map_or(std::ptr::null_mut(), |d| d.raw.as_ptr().cast_mut());
+        if let Some(progress) = &self.progress {
+            raw.progress_callback = Some(progress_trampoline);
+            raw.progress_callback_user_data = Arc::as_ptr(progress).cast_mut().cast();
+        }
+        raw
+    }
+
+    pub(crate) fn progress(&self) -> Option<&Arc<ProgressCallback>> {
+        self.progress.as_ref()
+    }
+
+    /// Everything a loaded model must keep alive (llama.cpp copies the params
+    /// struct, pointers included, into the model).
+    pub(crate) fn keep_alive(&self) -> ParamsStorage {
+        ParamsStorage {
+            _overrides: Arc::clone(&self.overrides),
+            _kv_overrides: Arc::clone(&self.kv_overrides),
+            _devices: self.devices.clone(),
+        }
+    }
+}
+
+/// Storage a [`crate::LlamaModel`] holds for its whole life.
+pub(crate) struct ParamsStorage {
+    _overrides: Arc<OverrideArray>,
+    _kv_overrides: Arc<KvOverrideArray>,
+    _devices: Option<Arc<DeviceArray>>,
+}
+
+impl KvOverrideArray {
+    fn new(entries: Vec<(String, ParamOverrideValue)>) -> Self {
+        let mut raw: Vec<sys::llama_model_kv_override> = entries
+            .iter()
+            .map(|(key, value)| {
+                // SAFETY: an all-zero llama_model_kv_override is valid plain data.
+                let mut item: sys::llama_model_kv_override = unsafe { std::mem::zeroed() };
+                copy_c_string(&mut item.key, key);
+                match value {
+                    ParamOverrideValue::Int(v) => {
+                        item.tag = sys::LLAMA_KV_OVERRIDE_TYPE_INT;
+                        item.__bindgen_anon_1.val_i64 = *v;
+                    }
+                    ParamOverrideValue::Float(v) => {
+                        item.tag = sys::LLAMA_KV_OVERRIDE_TYPE_FLOAT;
+                        item.__bindgen_anon_1.val_f64 = *v;
+                    }
+                    ParamOverrideValue::Bool(v) => {
+                        item.tag = sys::LLAMA_KV_OVERRIDE_TYPE_BOOL;
+                        item.__bindgen_anon_1.val_bool = *v;
+                    }
+                    ParamOverrideValue::Str(v) => {
+                        item.tag = sys::LLAMA_KV_OVERRIDE_TYPE_STR;
+                        // SAFETY: writing the str member of a zeroed union.
+                        copy_c_string(unsafe { &mut item.__bindgen_anon_1.val_str }, v);
+                    }
+                }
+                item
+            })
+            .collect();
+        // The loader stops at the first entry whose key is empty.
+        // SAFETY: an all-zero entry is the terminator llama.cpp expects.
+        raw.push(unsafe { std::mem::zeroed() });
+        Self { entries, raw }
+    }
+
+    fn as_ptr(&self) -> *const sys::llama_model_kv_override {
+        if self.entries.is_empty() {
+            std::ptr::null()
+        } else {
+            self.raw.as_ptr()
+        }
+    }
+}
+
+/// Copies a checked (no NUL, < 128 bytes) string into a fixed C buffer.
+fn copy_c_string(dst: &mut [std::os::raw::c_char; 128], src: &str) {
+    for (d, s) in dst.iter_mut().zip(src.bytes()) {
+        *d = s as std::os::raw::c_char;
+    }
+}
+
+/// The C progress callback. Never unwinds: a panic is stored and re-raised
+/// by the loader after llama.cpp returns.
+extern "C" fn progress_trampoline(progress: f32, user_data: *mut std::os::raw::c_void) -> bool {
+    // SAFETY: user_data is the ProgressCallback of the params being loaded,
+    // kept alive by `load_from_file` for the whole call.
+    let state = unsafe { &*(user_data as *const ProgressCallback) };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match state.callback.lock() {
+        Ok(mut callback) => callback(progress),
+        Err(_) => false,
+    }));
+    match result {
+        Ok(keep_going) => keep_going,
+        Err(payload) => {
+            if let Ok(mut slot) = state.panic.lock() {
+                slot.get_or_insert(payload);
+            }
+            false
+        }
+    }
+}
+
+impl fmt::Debug for LlamaModelParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LlamaModelParams")
+            .field("n_gpu_layers", &self.raw.n_gpu_layers)
+            .field("main_gpu", &self.raw.main_gpu)
+            .field("split_mode", &self.raw.split_mode)
+            .field("load_mode", &self.raw.load_mode)
+            .field("vocab_only", &self.raw.vocab_only)
+            .field("no_alloc", &self.raw.no_alloc)
+            .field("tensor_overrides", &self.tensor_overrides())
+            .field("kv_overrides", &self.kv_overrides())
+            .field("devices", &self.devices())
+            .field("progress_callback", &self.progress.is_some())
+            .finish()
+    }
+}
