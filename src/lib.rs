@@ -1,5 +1,9 @@
 //! Support code shared by the examples and the end-to-end tests of
-//! llama-cpp-rs-moe. Not published; the crates are `llama-cpp` and
-//! `llama-cpp-sys`.
+//! llama-cpp-rs-moe: model paths, greedy generation, measurement helpers,
+//! and the GGUF generators (sparse upcycling, synthetic MoE presets). Not
+//! published; the crates are `llama-cpp` and `llama-cpp-sys`.
 
+pub mod measure;
+pub mod models;
 pub mod synth;
+pub mod upcycle;

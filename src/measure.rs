@@ -1,0 +1,176 @@
+//! Measurement helpers: summary statistics, process memory, greedy runs.
+
+use llama_cpp::{LlamaBatch, LlamaContext, LlamaSampler, LlamaToken, Result};
+use std::time::{Duration, Instant};
+
+/// Mean, sample standard deviation, min and max of a series.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Summary {
+    /// Number of samples.
+    pub n: usize,
+    /// Arithmetic mean.
+    pub mean: f64,
+    /// Sample standard deviation (n - 1); 0 for one sample.
+    pub sd: f64,
+    /// Smallest sample.
+    pub min: f64,
+    /// Largest sample.
+    pub max: f64,
+}
+
+impl Summary {
+    /// Summarises `samples`; `None` when empty.
+    pub fn of(samples: &[f64]) -> Option<Self> {
+        let n = samples.len();
+        if n == 0 {
+            return None;
+        }
+        let mean = samples.iter().sum::<f64>() / n as f64;
+        let var = if n > 1 { samples.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64 } else { 0.0 };
+        let min = samples.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = samples.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        Some(Self { n, mean, sd: var.sqrt(), min, max })
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.2} ± {:.2} (min {:.2}, max {:.2}, n={})", self.mean, self.sd, self.min, self.max, self.n)
+    }
+}
+
+/// The `q`-quantile (0..=1) by linear interpolation; `None` when empty.
+pub fn percentile(samples: &[f64], q: f64) -> Option<f64> {
+    if samples.is_empty() {
+        return None;
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64))
+}
+
+/// Resident and peak resident memory of this process, from /proc (Linux).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ProcessMemory {
+    /// VmRSS in bytes.
+    pub rss: u64,
+    /// VmHWM (peak RSS) in bytes.
+    pub peak_rss: u64,
+}
+
+impl ProcessMemory {
+    /// Reads /proc/self/status; zeros where unavailable.
+    pub fn read() -> Self {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .map_or(0, |kib| kib * 1024)
+        };
+        Self { rss: field("VmRSS:"), peak_rss: field("VmHWM:") }
+    }
+}
+
+/// One generation: the tokens and when each became available.
+#[derive(Debug, Clone)]
+pub struct Generation {
+    /// Prompt length in tokens.
+    pub n_prompt: usize,
+    /// Generated tokens, in order.
+    pub tokens: Vec<LlamaToken>,
+    /// Time from the request start to the end of the prompt decode.
+    pub prompt_time: Duration,
+    /// Time from the request start to each generated token being sampled.
+    pub token_times: Vec<Duration>,
+    /// Logits of the first generated position (after the prompt).
+    pub first_logits: Vec<f32>,
+}
+
+impl Generation {
+    /// Time to first token: request start to the first sampled token.
+    pub fn ttft(&self) -> Option<Duration> {
+        self.token_times.first().copied()
+    }
+
+    /// Prompt tokens per second.
+    pub fn prompt_tps(&self) -> f64 {
+        self.n_prompt as f64 / self.prompt_time.as_secs_f64()
+    }
+
+    /// Decode tokens per second over the tokens after the first (each
+    /// needed one decode step), from the per-token timestamps.
+    pub fn decode_tps(&self) -> Option<f64> {
+        let (first, last) = (self.token_times.first()?, self.token_times.last()?);
+        let steps = self.token_times.len().checked_sub(1).filter(|&s| s > 0)?;
+        Some(steps as f64 / (*last - *first).as_secs_f64())
+    }
+
+    /// Gaps between consecutive tokens, in milliseconds.
+    pub fn inter_token_ms(&self) -> Vec<f64> {
+        self.token_times.windows(2).map(|w| (w[1] - w[0]).as_secs_f64() * 1000.0).collect()
+    }
+}
+
+/// Decodes `prompt` (in `n_batch`-sized chunks) and generates up to
+/// `n_predict` tokens with `sampler`, stopping at end-of-generation.
+/// `on_token` sees each token as soon as it is sampled (for streaming) and
+/// returns `false` to stop early (e.g. on Ctrl-C).
+pub fn generate(
+    ctx: &mut LlamaContext<'_>,
+    sampler: &mut LlamaSampler,
+    prompt: &[LlamaToken],
+    n_predict: usize,
+    mut on_token: impl FnMut(LlamaToken) -> bool,
+) -> Result<Generation> {
+    let start = Instant::now();
+    let n_batch = ctx.n_batch() as usize;
+    let mut batch = LlamaBatch::new(n_batch.max(1), 1);
+    for (chunk_index, chunk) in prompt.chunks(n_batch.max(1)).enumerate() {
+        batch.clear();
+        let first_pos = (chunk_index * n_batch) as i32;
+        for (i, &token) in chunk.iter().enumerate() {
+            let last = chunk_index * n_batch + i + 1 == prompt.len();
+            batch.add(token, first_pos + i as i32, &[0], last)?;
+        }
+        ctx.decode(&mut batch)?;
+    }
+    let prompt_time = start.elapsed();
+    let first_logits = if prompt.is_empty() { Vec::new() } else { ctx.get_logits_ith(-1)?.to_vec() };
+    let vocab = ctx.model().vocab();
+    let mut tokens = Vec::with_capacity(n_predict);
+    let mut token_times = Vec::with_capacity(n_predict);
+    let mut pos = prompt.len() as i32;
+    while tokens.len() < n_predict {
+        let token = sampler.sample(ctx, -1)?;
+        token_times.push(start.elapsed());
+        tokens.push(token);
+        let keep_going = on_token(token);
+        if !keep_going || vocab.is_eog(token) || tokens.len() == n_predict {
+            break;
+        }
+        batch.clear();
+        batch.add(token, pos, &[0], true)?;
+        pos += 1;
+        ctx.decode(&mut batch)?;
+    }
+    Ok(Generation { n_prompt: prompt.len(), tokens, prompt_time, token_times, first_logits })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_and_percentiles() {
+        let s = Summary::of(&[1.0, 2.0, 3.0, 4.0]).unwrap();
+        assert_eq!((s.mean, s.min, s.max), (2.5, 1.0, 4.0));
+        assert!((s.sd - 1.2909944).abs() < 1e-6);
+        assert_eq!(percentile(&[3.0, 1.0, 2.0], 0.5), Some(2.0));
+        assert_eq!(percentile(&[0.0, 10.0], 0.95), Some(9.5));
+        assert!(Summary::of(&[]).is_none());
+    }
+}
