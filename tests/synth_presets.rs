@@ -149,3 +149,55 @@ fn deepseek_moe_16b_two_layers_generate() {
 fn qwen3_30b_a3b_two_layers_generate() {
     run(Preset::Qwen3_30bA3b, None);
 }
+
+/// Loads a full-size file written by `examples/synth_moe.rs` and decodes a
+/// few tokens: `SYNTH_GGUF=/tmp/x.gguf cargo test --test synth_presets -- --ignored`.
+/// The CPU repack buffers are turned off so the weights stay memory-mapped.
+#[test]
+#[ignore = "needs SYNTH_GGUF=<a full-size synthetic file>"]
+fn full_size_file_from_env() {
+    let Some(path) = std::env::var_os("SYNTH_GGUF").map(PathBuf::from) else {
+        eprintln!("SYNTH_GGUF is not set; nothing to do");
+        return;
+    };
+    let _lock = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = env_logger::builder().is_test(true).try_init();
+    let gguf = GgufFile::open(&path).expect("read the header");
+    let arch = gguf.architecture().expect("general.architecture").to_owned();
+    let preset = Preset::ALL.into_iter().find(|p| p.arch() == arch).expect("a synth preset's arch");
+    let full = synth::build(preset, &SynthOptions::default()).unwrap();
+    assert_eq!(gguf.tensors.len(), full.tensors.len(), "not a full-size {preset} file");
+
+    let backend = LlamaBackend::init().expect("backend");
+    let t0 = Instant::now();
+    let params = LlamaModelParams::default().with_extra_buffer_types(false);
+    let model = LlamaModel::load_from_file(&backend, &path, &params).expect("load");
+    let load_s = t0.elapsed().as_secs_f64();
+    assert_eq!(model.n_layer(), full.hparams.n_layer);
+    assert_eq!(model.n_params(), full.n_params());
+    let ctx_params = LlamaContextParams::default().with_n_ctx(NonZeroU32::new(128)).with_n_threads(2).with_n_threads_batch(2);
+    let mut ctx = model.new_context(&backend, ctx_params).expect("context");
+    let tokens = model.vocab().tokenize("Hello world", AddBos::Always, false).unwrap();
+    let mut batch = LlamaBatch::new(64, 1);
+    batch.add_sequence(&tokens, 0, false).unwrap();
+    let t1 = Instant::now();
+    ctx.decode(&mut batch).expect("decode");
+    let mut sampler = LlamaSampler::greedy();
+    let mut pos = tokens.len() as i32;
+    for _ in 0..2 {
+        assert!(ctx.get_logits_ith(-1).unwrap().iter().all(|x| x.is_finite()));
+        let tok = sampler.sample(&ctx, -1).unwrap();
+        batch.clear();
+        batch.add(tok, pos, &[0], true).unwrap();
+        pos += 1;
+        ctx.decode(&mut batch).expect("decode");
+    }
+    eprintln!(
+        "{preset} full size ({} layers, {:.2} B params): loaded in {load_s:.1} s, {} + 2 tokens in {:.1} s ({})",
+        model.n_layer(),
+        model.n_params() as f64 / 1e9,
+        tokens.len(),
+        t1.elapsed().as_secs_f64(),
+        model.desc()
+    );
+}

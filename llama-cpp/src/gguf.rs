@@ -1530,7 +1530,7 @@ mod tests {
         let mut out = Vec::new();
         let n = w
             .write(&mut out, |_, info, sink| {
-                // Recognisable bytes: tensor index pattern.
+                // Bytes that vary with position and tensor, so misplaced data shows.
                 let bytes: Vec<u8> = (0..info.n_bytes())
                     .map(|i| (i as u8).wrapping_mul(7) ^ info.name.len() as u8)
                     .collect();

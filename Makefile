@@ -1,0 +1,58 @@
+# The two set-up commands of the README:
+#   make demo   bootstrap, build, and run the main job on the default model
+#   make test   bootstrap, build, and run every test lane (what CI runs)
+# Both install what they need (apt packages when root, the pinned llama.cpp
+# sources, the test models) and are cheap to rerun.
+
+CARGO ?= cargo
+# Profile flag for cargo; `make demo` uses --release.
+PROFILE ?=
+DENSE_MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
+MOE_MODEL := models/smollm2-moe-e4k1.gguf
+
+.PHONY: bootstrap models demo test test-static test-bindings test-dynamic test-lib-dir memcheck bindings clean-models
+
+bootstrap:
+	scripts/bootstrap.sh --no-model
+
+$(DENSE_MODEL):
+	scripts/bootstrap.sh
+
+# The test MoE: SmolLM2 upcycled to 4 identical experts, top-1 routing.
+$(MOE_MODEL): $(DENSE_MODEL)
+	$(CARGO) run $(PROFILE) --example upcycle_moe -- --input $(DENSE_MODEL) --output $@ --experts 4 --experts-used 1 --router random
+
+models: bootstrap $(DENSE_MODEL) $(MOE_MODEL)
+
+demo: PROFILE = --release
+demo: models
+	$(CARGO) run --release --example moe_offload -- --cpu-moe --runs 3 --compare --n-predict 48
+
+test: models test-static test-bindings test-dynamic test-lib-dir
+
+# Default build: vendored llama.cpp, static, CPU.
+test-static: models
+	$(CARGO) test --workspace
+
+# The committed bindings equal what bindgen makes from the pinned headers.
+test-bindings: bootstrap
+	$(CARGO) test -p llama-cpp-sys --features bindgen --lib
+
+# Shared libraries with an rpath: the end-to-end tests run without LD_LIBRARY_PATH.
+test-dynamic: models
+	$(CARGO) test --features dynamic-link --test moe_equivalence --test placement
+
+# Link the shared build of the previous lane through LLAMA_CPP_LIB_DIR (no cmake),
+# in its own target dir so the lanes do not rebuild each other.
+test-lib-dir: test-dynamic
+	LLAMA_CPP_LIB_DIR="$$(ls -d $(CURDIR)/target/debug/build/llama-cpp-sys-*/out/lib | while read d; do [ -f $$d/libllama.so ] && echo $$d; done | head -n 1)" \
+	CARGO_TARGET_DIR=target/lib-dir $(CARGO) test --test placement
+
+# The integration tests under valgrind memcheck (see README: suppressions).
+memcheck: models
+	scripts/memcheck.sh
+
+# Regenerate llama-cpp-sys/src/bindings.rs from the pinned headers.
+bindings: bootstrap
+	$(CARGO) build -p llama-cpp-sys --features bindgen
+	cp "$$(ls -td target/debug/build/llama-cpp-sys-*/out/bindings.rs | head -n 1)" llama-cpp-sys/src/bindings.rs
