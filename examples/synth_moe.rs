@@ -48,7 +48,13 @@ struct Args {
 fn main() -> Result<()> {
     let args = Args::parse();
     let preset: Preset = args.preset.parse()?;
-    let spec = synth::build(preset, &SynthOptions { layers: args.layers, vocab: None })?;
+    let spec = synth::build(
+        preset,
+        &SynthOptions {
+            layers: args.layers,
+            vocab: None,
+        },
+    )?;
     let hp = &spec.hparams;
     let file_size = spec.file_size()?;
 
@@ -58,11 +64,28 @@ fn main() -> Result<()> {
     );
     println!("tensors:      {}", spec.tensors.len());
     println!("parameters:   {:.3} B", spec.n_params() as f64 / 1e9);
-    println!("tensor data:  {} bytes ({})", spec.tensor_bytes(), human_bytes(spec.tensor_bytes()));
-    println!("  of experts: {} bytes ({})", spec.expert_bytes(), human_bytes(spec.expert_bytes()));
-    println!("file size:    {} bytes ({})", file_size, human_bytes(file_size));
+    println!(
+        "tensor data:  {} bytes ({})",
+        spec.tensor_bytes(),
+        human_bytes(spec.tensor_bytes())
+    );
+    println!(
+        "  of experts: {} bytes ({})",
+        spec.expert_bytes(),
+        human_bytes(spec.expert_bytes())
+    );
+    println!(
+        "file size:    {} bytes ({})",
+        file_size,
+        human_bytes(file_size)
+    );
     for (ty, (n, bytes)) in spec.bytes_by_type() {
-        println!("  {:>6}: {:>4} tensors, {}", ty.name(), n, human_bytes(bytes));
+        println!(
+            "  {:>6}: {:>4} tensors, {}",
+            ty.name(),
+            n,
+            human_bytes(bytes)
+        );
     }
 
     if args.dry_run {
@@ -74,13 +97,13 @@ fn main() -> Result<()> {
         return Ok(());
     }
 
-    let output = args.output.expect("clap requires --output without --dry-run");
+    let output = args
+        .output
+        .expect("clap requires --output without --dry-run");
     let bar = ProgressBar::new(spec.tensor_bytes());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
-        )?,
-    );
+    bar.set_style(ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+    )?);
     let t0 = Instant::now();
     let mut last = 0u64;
     let written = synth::write_file(&spec, &output, args.seed, &mut |done| {

@@ -7,3 +7,8 @@ pub mod measure;
 pub mod models;
 pub mod synth;
 pub mod upcycle;
+
+/// The README's Rust examples run as doctests of this package.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

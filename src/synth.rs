@@ -170,8 +170,12 @@ impl Preset {
     ];
 
     /// The CLI names, in the order of [`Preset::ALL`].
-    pub const NAMES: [&'static str; 4] =
-        ["gpt-oss-20b", "phi-3.5-moe", "deepseek-moe-16b", "qwen3-30b-a3b"];
+    pub const NAMES: [&'static str; 4] = [
+        "gpt-oss-20b",
+        "phi-3.5-moe",
+        "deepseek-moe-16b",
+        "qwen3-30b-a3b",
+    ];
 
     /// The CLI name (`gpt-oss-20b`, ...).
     pub fn name(self) -> &'static str {
@@ -277,7 +281,12 @@ impl FromStr for Preset {
         Preset::ALL
             .into_iter()
             .find(|p| p.name().eq_ignore_ascii_case(s))
-            .with_context(|| format!("unknown preset '{s}' (expected one of {})", Preset::NAMES.join(", ")))
+            .with_context(|| {
+                format!(
+                    "unknown preset '{s}' (expected one of {})",
+                    Preset::NAMES.join(", ")
+                )
+            })
     }
 }
 
@@ -396,7 +405,11 @@ impl ModelSpec {
 
     /// Bytes of the stacked expert tensors (weights and biases).
     pub fn expert_bytes(&self) -> u64 {
-        self.tensors.iter().filter(|t| t.is_expert()).map(TensorSpec::n_bytes).sum()
+        self.tensors
+            .iter()
+            .filter(|t| t.is_expert())
+            .map(TensorSpec::n_bytes)
+            .sum()
     }
 
     /// Number of parameters.
@@ -464,7 +477,12 @@ struct Tensors(Vec<TensorSpec>);
 
 impl Tensors {
     fn add(&mut self, name: impl Into<String>, dims: &[u64], dtype: Dtype, fill: Fill) {
-        self.0.push(TensorSpec { name: name.into(), dims: dims.to_vec(), dtype, fill });
+        self.0.push(TensorSpec {
+            name: name.into(),
+            dims: dims.to_vec(),
+            dtype,
+            fill,
+        });
     }
     /// A norm weight: F32, all ones.
     fn norm(&mut self, name: impl Into<String>, n: u64) {
@@ -525,19 +543,28 @@ pub fn build(preset: Preset, opts: &SynthOptions) -> Result<ModelSpec> {
     }
     if let Some(v) = opts.vocab {
         let min = min_vocab();
-        ensure!(v >= min, "vocabulary override must be at least {min} (got {v})");
+        ensure!(
+            v >= min,
+            "vocabulary override must be at least {min} (got {v})"
+        );
         hp.n_vocab = v;
     }
     hp.n_layer_dense_lead = hp.n_layer_dense_lead.min(hp.n_layer);
 
-    let mut kv = Kv { arch: hp.arch, kv: Vec::new() };
+    let mut kv = Kv {
+        arch: hp.arch,
+        kv: Vec::new(),
+    };
     let (name, file_type) = match preset {
         Preset::GptOss20b => ("synth gpt-oss-20b (random weights)", FTYPE_MOSTLY_MXFP4_MOE),
         // must not contain "phi3"/"phi-3": llama-vocab.cpp then looks up
         // SentencePiece tokens ("</s>", "<s>", ...) by text
         Preset::Phi35Moe => ("synth phimoe 16x3.8B (random weights)", FTYPE_MOSTLY_Q8_0),
         Preset::DeepseekMoe16b => ("synth deepseek-moe-16b (random weights)", FTYPE_MOSTLY_F16),
-        Preset::Qwen3_30bA3b => ("synth qwen3moe 30B-A3B (random weights)", FTYPE_MOSTLY_Q4_K_M),
+        Preset::Qwen3_30bA3b => (
+            "synth qwen3moe 30B-A3B (random weights)",
+            FTYPE_MOSTLY_Q4_K_M,
+        ),
     };
     kv.set("general.architecture", GgufValue::String(hp.arch.into()));
     kv.set("general.type", GgufValue::String("model".into()));
@@ -578,7 +605,12 @@ pub fn build(preset: Preset, opts: &SynthOptions) -> Result<ModelSpec> {
         }
     }
 
-    Ok(ModelSpec { preset, hparams: hp, kv: kv.kv, tensors: t.0 })
+    Ok(ModelSpec {
+        preset,
+        hparams: hp,
+        kv: kv.kv,
+        tensors: t.0,
+    })
 }
 
 /// The common attention-less head and tail: `token_embd`, `output_norm`, `output`.
@@ -617,7 +649,11 @@ fn build_gpt_oss(hp: &Hparams, kv: &mut Kv, t: &mut Tensors) {
     // layers full attention
     kv.u32("attention.sliding_window_pattern", 2u32);
 
-    let (e, q, k) = (hp.n_embd, hp.n_head * hp.head_dim, hp.n_head_kv * hp.head_dim);
+    let (e, q, k) = (
+        hp.n_embd,
+        hp.n_head * hp.head_dim,
+        hp.n_head_kv * hp.head_dim,
+    );
     let (f, x) = (hp.n_ff_exp, hp.n_expert);
     embeddings(t, hp, Dtype::BF16, Dtype::BF16);
     for i in 0..hp.n_layer {
@@ -672,8 +708,18 @@ fn build_phimoe(hp: &Hparams, kv: &mut Kv, t: &mut Tensors) {
     t.f32("output.bias", &[v]);
     // one copy shared by all layers (TENSOR_DUPLICATED for i != 0); all ones
     // = plain RoPE for both the short and the long context
-    t.add("rope_factors_long.weight", &[hp.head_dim / 2], Dtype::F32, Fill::Const(1.0));
-    t.add("rope_factors_short.weight", &[hp.head_dim / 2], Dtype::F32, Fill::Const(1.0));
+    t.add(
+        "rope_factors_long.weight",
+        &[hp.head_dim / 2],
+        Dtype::F32,
+        Fill::Const(1.0),
+    );
+    t.add(
+        "rope_factors_short.weight",
+        &[hp.head_dim / 2],
+        Dtype::F32,
+        Fill::Const(1.0),
+    );
     for i in 0..hp.n_layer {
         let b = |s: &str| format!("blk.{i}.{s}");
         t.norm(b("attn_norm.weight"), e);
@@ -762,7 +808,11 @@ fn build_qwen3moe(hp: &Hparams, kv: &mut Kv, t: &mut Tensors) {
     kv.u32("expert_used_count", hp.n_expert_used);
     kv.u32("expert_feed_forward_length", hp.n_ff_exp);
 
-    let (e, q, k) = (hp.n_embd, hp.n_head * hp.head_dim, hp.n_head_kv * hp.head_dim);
+    let (e, q, k) = (
+        hp.n_embd,
+        hp.n_head * hp.head_dim,
+        hp.n_head_kv * hp.head_dim,
+    );
     let (f, x) = (hp.n_ff_exp, hp.n_expert);
     embeddings(t, hp, Dtype::Q4K, Dtype::Q6K);
     for i in 0..hp.n_layer {
@@ -830,7 +880,9 @@ pub fn byte_to_unicode(b: u8) -> char {
 pub fn synthetic_vocab(n_vocab: u32) -> (Vec<String>, Vec<i32>, Vec<String>, u32, u32) {
     assert!(n_vocab >= min_vocab(), "vocabulary too small");
     let n = n_vocab as usize;
-    let mut tokens: Vec<String> = (0..=255u8).map(|b| byte_to_unicode(b).to_string()).collect();
+    let mut tokens: Vec<String> = (0..=255u8)
+        .map(|b| byte_to_unicode(b).to_string())
+        .collect();
     for m in MERGES {
         tokens.push(m.replacen(' ', "", 1));
     }
@@ -855,8 +907,14 @@ fn add_tokenizer(kv: &mut Kv, n_vocab: u32) {
         "tokenizer.ggml.tokens",
         GgufValue::Array(tokens.into_iter().map(GgufValue::String).collect()),
     );
-    kv.set("tokenizer.ggml.token_type", GgufValue::Array(types.into_iter().map(GgufValue::I32).collect()));
-    kv.set("tokenizer.ggml.merges", GgufValue::Array(merges.into_iter().map(GgufValue::String).collect()));
+    kv.set(
+        "tokenizer.ggml.token_type",
+        GgufValue::Array(types.into_iter().map(GgufValue::I32).collect()),
+    );
+    kv.set(
+        "tokenizer.ggml.merges",
+        GgufValue::Array(merges.into_iter().map(GgufValue::String).collect()),
+    );
     kv.set("tokenizer.ggml.bos_token_id", GgufValue::U32(bos));
     kv.set("tokenizer.ggml.eos_token_id", GgufValue::U32(eos));
     kv.set("tokenizer.ggml.add_bos_token", GgufValue::Bool(true));
@@ -907,19 +965,22 @@ fn fill_words(buf: &mut [u8], rng: &mut SplitMix64, f: impl Fn(u64) -> u64) {
 /// f16 lanes: random sign and mantissa, exponent field 6..=9 (2^-9 ..= 2^-6).
 #[inline]
 fn f16_lanes(r: u64) -> u64 {
-    (r & 0x83FF_83FF_83FF_83FF) | ((((r >> 10) & 0x0003_0003_0003_0003) + 0x0006_0006_0006_0006) << 10)
+    (r & 0x83FF_83FF_83FF_83FF)
+        | ((((r >> 10) & 0x0003_0003_0003_0003) + 0x0006_0006_0006_0006) << 10)
 }
 
 /// bf16 lanes: random sign and mantissa, exponent field 118..=121 (2^-9 ..= 2^-6).
 #[inline]
 fn bf16_lanes(r: u64) -> u64 {
-    (r & 0x807F_807F_807F_807F) | ((((r >> 7) & 0x0003_0003_0003_0003) + 0x0076_0076_0076_0076) << 7)
+    (r & 0x807F_807F_807F_807F)
+        | ((((r >> 7) & 0x0003_0003_0003_0003) + 0x0076_0076_0076_0076) << 7)
 }
 
 /// f32 lanes: random sign and mantissa, exponent field 118..=121 (2^-9 ..= 2^-6).
 #[inline]
 fn f32_lanes(r: u64) -> u64 {
-    (r & 0x807F_FFFF_807F_FFFF) | ((((r >> 23) & 0x0000_0003_0000_0003) + 0x0000_0076_0000_0076) << 23)
+    (r & 0x807F_FFFF_807F_FFFF)
+        | ((((r >> 23) & 0x0000_0003_0000_0003) + 0x0000_0076_0000_0076) << 23)
 }
 
 /// Sets the f16 at `b[at..at + 2]` to a positive normal number with exponent
@@ -977,7 +1038,10 @@ fn f32_to_f16_bits(x: f32) -> u16 {
     if x == 0.0 {
         return sign;
     }
-    assert!((1..31).contains(&exp), "constant {x} is out of the f16 normal range");
+    assert!(
+        (1..31).contains(&exp),
+        "constant {x} is out of the f16 normal range"
+    );
     let mut h = ((exp as u32) << 10) | (man >> 13);
     let rest = man & 0x1FFF;
     if rest > 0x1000 || (rest == 0x1000 && (h & 1) == 1) {
@@ -1024,7 +1088,10 @@ struct Tiles {
 
 impl Tiles {
     fn new(seed: u64) -> Self {
-        Tiles { seed, tiles: HashMap::new() }
+        Tiles {
+            seed,
+            tiles: HashMap::new(),
+        }
     }
 
     fn tile(&mut self, dtype: Dtype, fill: Fill) -> &[u8] {
@@ -1095,7 +1162,12 @@ pub fn write_gguf<W: Write>(
         if info.n_bytes() != t.n_bytes() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("{}: writer expects {} bytes, synth computed {}", t.name, info.n_bytes(), t.n_bytes()),
+                format!(
+                    "{}: writer expects {} bytes, synth computed {}",
+                    t.name,
+                    info.n_bytes(),
+                    t.n_bytes()
+                ),
             ));
         }
         tiles.stream(i, t, w, &mut |k| {
@@ -1115,7 +1187,10 @@ pub fn write_file(
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64> {
     let mut tmp = PathBuf::from(path);
-    let mut name = tmp.file_name().context("output path has no file name")?.to_os_string();
+    let mut name = tmp
+        .file_name()
+        .context("output path has no file name")?
+        .to_os_string();
     name.push(".partial");
     tmp.set_file_name(name);
     let result = (|| -> Result<u64> {
@@ -1128,7 +1203,8 @@ pub fn write_file(
     })();
     match result {
         Ok(n) => {
-            std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+            std::fs::rename(&tmp, path)
+                .with_context(|| format!("renaming to {}", path.display()))?;
             Ok(n)
         }
         Err(e) => {
@@ -1140,7 +1216,11 @@ pub fn write_file(
 
 /// Formats a byte count as GB (10^9) and GiB.
 pub fn human_bytes(n: u64) -> String {
-    format!("{:.2} GB / {:.2} GiB", n as f64 / 1e9, n as f64 / (1u64 << 30) as f64)
+    format!(
+        "{:.2} GB / {:.2} GiB",
+        n as f64 / 1e9,
+        n as f64 / (1u64 << 30) as f64
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -1152,7 +1232,14 @@ mod tests {
     use super::*;
 
     fn spec(p: Preset, layers: Option<u32>) -> ModelSpec {
-        build(p, &SynthOptions { layers, vocab: None }).unwrap()
+        build(
+            p,
+            &SynthOptions {
+                layers,
+                vocab: None,
+            },
+        )
+        .unwrap()
     }
 
     fn u32_kv(s: &ModelSpec, key: &str) -> u32 {
@@ -1167,7 +1254,10 @@ mod tests {
         // per layer: gpt-oss 19, phimoe 16, deepseek 9 (dense) / 13 (moe), qwen3moe 12
         assert_eq!(spec(Preset::GptOss20b, None).tensors.len(), 3 + 24 * 19);
         assert_eq!(spec(Preset::Phi35Moe, None).tensors.len(), 7 + 32 * 16);
-        assert_eq!(spec(Preset::DeepseekMoe16b, None).tensors.len(), 3 + 9 + 27 * 13);
+        assert_eq!(
+            spec(Preset::DeepseekMoe16b, None).tensors.len(),
+            3 + 9 + 27 * 13
+        );
         assert_eq!(spec(Preset::Qwen3_30bA3b, None).tensors.len(), 3 + 48 * 12);
     }
 
@@ -1199,43 +1289,85 @@ mod tests {
             let s = spec(p, None);
             let last = s.hparams.n_layer - 1;
             let up = s.tensor(&format!("blk.{last}.ffn_up_exps.weight")).unwrap();
-            let gate = s.tensor(&format!("blk.{last}.ffn_gate_exps.weight")).unwrap();
-            let down = s.tensor(&format!("blk.{last}.ffn_down_exps.weight")).unwrap();
+            let gate = s
+                .tensor(&format!("blk.{last}.ffn_gate_exps.weight"))
+                .unwrap();
+            let down = s
+                .tensor(&format!("blk.{last}.ffn_down_exps.weight"))
+                .unwrap();
             assert_eq!(up.dims, vec![e, f, x], "{p}");
             assert_eq!(gate.dims, vec![e, f, x], "{p}");
             assert_eq!(down.dims, vec![f, e, x], "{p}");
             assert!([up, gate, down].iter().all(|t| t.dtype == ty), "{p}");
-            let router = s.tensor(&format!("blk.{last}.ffn_gate_inp.weight")).unwrap();
+            let router = s
+                .tensor(&format!("blk.{last}.ffn_gate_inp.weight"))
+                .unwrap();
             assert_eq!(router.dims, vec![e, x]);
             assert_eq!(router.dtype, Dtype::F32);
-            let n_exp_weights =
-                s.tensors.iter().filter(|t| t.is_expert() && t.name.ends_with(".weight")).count();
+            let n_exp_weights = s
+                .tensors
+                .iter()
+                .filter(|t| t.is_expert() && t.name.ends_with(".weight"))
+                .count();
             assert_eq!(n_exp_weights, 3 * moe_layers, "{p}");
             assert_eq!(u32_kv(&s, &format!("{}.expert_count", p.arch())) as u64, x);
         }
         // deepseek: first layer dense, shared experts on the others
         let s = spec(Preset::DeepseekMoe16b, None);
-        assert_eq!(s.tensor("blk.0.ffn_up.weight").unwrap().dims, vec![2048, 10944]);
+        assert_eq!(
+            s.tensor("blk.0.ffn_up.weight").unwrap().dims,
+            vec![2048, 10944]
+        );
         assert!(s.tensor("blk.0.ffn_up_exps.weight").is_none());
-        assert_eq!(s.tensor("blk.1.ffn_up_shexp.weight").unwrap().dims, vec![2048, 2816]);
-        assert_eq!(s.tensor("blk.1.ffn_down_shexp.weight").unwrap().dims, vec![2816, 2048]);
+        assert_eq!(
+            s.tensor("blk.1.ffn_up_shexp.weight").unwrap().dims,
+            vec![2048, 2816]
+        );
+        assert_eq!(
+            s.tensor("blk.1.ffn_down_shexp.weight").unwrap().dims,
+            vec![2816, 2048]
+        );
         assert_eq!(u32_kv(&s, "deepseek.leading_dense_block_count"), 1);
     }
 
     #[test]
     fn attention_shapes() {
         let s = spec(Preset::GptOss20b, None);
-        assert_eq!(s.tensor("blk.3.attn_q.weight").unwrap().dims, vec![2880, 4096]);
-        assert_eq!(s.tensor("blk.3.attn_k.weight").unwrap().dims, vec![2880, 512]);
-        assert_eq!(s.tensor("blk.3.attn_output.weight").unwrap().dims, vec![4096, 2880]);
+        assert_eq!(
+            s.tensor("blk.3.attn_q.weight").unwrap().dims,
+            vec![2880, 4096]
+        );
+        assert_eq!(
+            s.tensor("blk.3.attn_k.weight").unwrap().dims,
+            vec![2880, 512]
+        );
+        assert_eq!(
+            s.tensor("blk.3.attn_output.weight").unwrap().dims,
+            vec![4096, 2880]
+        );
         assert_eq!(s.tensor("blk.3.attn_sinks.weight").unwrap().dims, vec![64]);
-        assert_eq!(s.tensor("token_embd.weight").unwrap().dims, vec![2880, 201088]);
+        assert_eq!(
+            s.tensor("token_embd.weight").unwrap().dims,
+            vec![2880, 201088]
+        );
         let s = spec(Preset::Qwen3_30bA3b, None);
-        assert_eq!(s.tensor("blk.0.attn_q.weight").unwrap().dims, vec![2048, 4096]);
-        assert_eq!(s.tensor("blk.0.attn_k.weight").unwrap().dims, vec![2048, 512]);
-        assert_eq!(s.tensor("blk.0.attn_q_norm.weight").unwrap().dims, vec![128]);
+        assert_eq!(
+            s.tensor("blk.0.attn_q.weight").unwrap().dims,
+            vec![2048, 4096]
+        );
+        assert_eq!(
+            s.tensor("blk.0.attn_k.weight").unwrap().dims,
+            vec![2048, 512]
+        );
+        assert_eq!(
+            s.tensor("blk.0.attn_q_norm.weight").unwrap().dims,
+            vec![128]
+        );
         let s = spec(Preset::Phi35Moe, None);
-        assert_eq!(s.tensor("blk.0.attn_k.weight").unwrap().dims, vec![4096, 1024]);
+        assert_eq!(
+            s.tensor("blk.0.attn_k.weight").unwrap().dims,
+            vec![4096, 1024]
+        );
         assert_eq!(s.tensor("rope_factors_long.weight").unwrap().dims, vec![64]);
         assert_eq!(s.tensor("output.bias").unwrap().dims, vec![32064]);
     }
@@ -1246,9 +1378,14 @@ mod tests {
             let full = spec(p, None);
             let small = spec(p, Some(2));
             assert_eq!(u32_kv(&small, &format!("{}.block_count", p.arch())), 2);
-            assert!(small.tensors.iter().all(|t| t.layer().map_or(true, |l| l < 2)));
+            assert!(small
+                .tensors
+                .iter()
+                .all(|t| t.layer().is_none_or(|l| l < 2)));
             for t in &small.tensors {
-                let f = full.tensor(&t.name).unwrap_or_else(|| panic!("{p}: {} missing", t.name));
+                let f = full
+                    .tensor(&t.name)
+                    .unwrap_or_else(|| panic!("{p}: {} missing", t.name));
                 assert_eq!(f, t, "{p}");
             }
             // same KV except the layer count and description
@@ -1277,10 +1414,38 @@ mod tests {
 
     #[test]
     fn layer_and_vocab_limits() {
-        assert!(build(Preset::GptOss20b, &SynthOptions { layers: Some(0), vocab: None }).is_err());
-        assert!(build(Preset::GptOss20b, &SynthOptions { layers: Some(25), vocab: None }).is_err());
-        assert!(build(Preset::GptOss20b, &SynthOptions { layers: None, vocab: Some(100) }).is_err());
-        let s = build(Preset::Phi35Moe, &SynthOptions { layers: Some(1), vocab: Some(1000) }).unwrap();
+        assert!(build(
+            Preset::GptOss20b,
+            &SynthOptions {
+                layers: Some(0),
+                vocab: None
+            }
+        )
+        .is_err());
+        assert!(build(
+            Preset::GptOss20b,
+            &SynthOptions {
+                layers: Some(25),
+                vocab: None
+            }
+        )
+        .is_err());
+        assert!(build(
+            Preset::GptOss20b,
+            &SynthOptions {
+                layers: None,
+                vocab: Some(100)
+            }
+        )
+        .is_err());
+        let s = build(
+            Preset::Phi35Moe,
+            &SynthOptions {
+                layers: Some(1),
+                vocab: Some(1000),
+            },
+        )
+        .unwrap();
         assert_eq!(s.tensor("output.weight").unwrap().dims, vec![4096, 1000]);
         match s.kv("tokenizer.ggml.tokens") {
             Some(GgufValue::Array(a)) => assert_eq!(a.len(), 1000),
@@ -1292,10 +1457,14 @@ mod tests {
     fn general_name_avoids_phi3_rules() {
         for p in Preset::ALL {
             let s = spec(p, Some(1));
-            let Some(GgufValue::String(n)) = s.kv("general.name") else { panic!() };
+            let Some(GgufValue::String(n)) = s.kv("general.name") else {
+                panic!()
+            };
             let n = n.to_lowercase();
             assert!(!n.contains("phi3") && !n.contains("phi-3"), "{n}");
-            let Some(GgufValue::String(a)) = s.kv("general.architecture") else { panic!() };
+            let Some(GgufValue::String(a)) = s.kv("general.architecture") else {
+                panic!()
+            };
             assert_eq!(a, p.arch());
         }
     }
@@ -1316,7 +1485,10 @@ mod tests {
         assert_eq!(byte_to_unicode(0xAD), '\u{143}');
         for m in &merges {
             let (a, b) = m.split_once(' ').unwrap();
-            assert!(set.contains(&a.to_string()) && set.contains(&b.to_string()), "{m}");
+            assert!(
+                set.contains(&a.to_string()) && set.contains(&b.to_string()),
+                "{m}"
+            );
             assert!(set.contains(&format!("{a}{b}")), "{m}");
         }
     }
@@ -1387,7 +1559,14 @@ mod tests {
 
     #[test]
     fn streamed_bytes_match_sizes_and_seed() {
-        let s = build(Preset::DeepseekMoe16b, &SynthOptions { layers: Some(1), vocab: Some(512) }).unwrap();
+        let s = build(
+            Preset::DeepseekMoe16b,
+            &SynthOptions {
+                layers: Some(1),
+                vocab: Some(512),
+            },
+        )
+        .unwrap();
         let write = |seed| {
             let mut out = Vec::new();
             let n = write_gguf(&s, &mut out, seed, &mut |_| {}).unwrap();

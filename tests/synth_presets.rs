@@ -18,8 +18,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use llama_cpp::gguf::GgufFile;
 use llama_cpp::{
-    AddBos, LlamaBackend, LlamaBatch, LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler,
-    LlamaToken, Special,
+    AddBos, LlamaBackend, LlamaBatch, LlamaContextParams, LlamaModel, LlamaModelParams,
+    LlamaSampler, LlamaToken, Special,
 };
 use llama_cpp_rs_moe::synth::{self, Preset, SynthOptions};
 
@@ -36,8 +36,13 @@ impl Drop for TempFile {
 }
 
 fn temp_path(preset: Preset) -> PathBuf {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    std::env::temp_dir().join(format!("synth-moe-test-{preset}-{}-{nanos}.gguf", std::process::id()))
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    std::env::temp_dir().join(format!(
+        "synth-moe-test-{preset}-{}-{nanos}.gguf",
+        std::process::id()
+    ))
 }
 
 fn run(preset: Preset, vocab: Option<u32>) {
@@ -45,7 +50,14 @@ fn run(preset: Preset, vocab: Option<u32>) {
     // llama.cpp's log goes to the `log` crate: RUST_LOG=llama.cpp=info shows it
     let _ = env_logger::builder().is_test(true).try_init();
 
-    let spec = synth::build(preset, &SynthOptions { layers: Some(2), vocab }).expect("build spec");
+    let spec = synth::build(
+        preset,
+        &SynthOptions {
+            layers: Some(2),
+            vocab,
+        },
+    )
+    .expect("build spec");
     let file = TempFile(temp_path(preset));
     let path: &Path = &file.0;
 
@@ -60,7 +72,9 @@ fn run(preset: Preset, vocab: Option<u32>) {
     assert_eq!(gguf.architecture(), Some(preset.arch()));
     assert_eq!(gguf.tensors.len(), spec.tensors.len());
     for t in &spec.tensors {
-        let info = gguf.tensor(&t.name).unwrap_or_else(|| panic!("{} missing", t.name));
+        let info = gguf
+            .tensor(&t.name)
+            .unwrap_or_else(|| panic!("{} missing", t.name));
         assert_eq!(info.dims, t.dims, "{}", t.name);
         assert_eq!(info.ggml_type, t.dtype.ggml_type(), "{}", t.name);
     }
@@ -83,10 +97,18 @@ fn run(preset: Preset, vocab: Option<u32>) {
     // ... tokenizes a prompt ...
     let vocab = model.vocab();
     let prompt = "The quick brown fox jumps over the lazy dog, and then it rests.\n";
-    let tokens = vocab.tokenize(prompt, AddBos::Always, false).expect("tokenize");
+    let tokens = vocab
+        .tokenize(prompt, AddBos::Always, false)
+        .expect("tokenize");
     assert_eq!(tokens[0], LlamaToken(hp.n_vocab as i32 - 2), "BOS first");
-    assert!(tokens.len() > 10 && tokens.len() < prompt.len() + 1, "{} tokens", tokens.len());
-    let text = vocab.detokenize(&tokens[1..], Special::Plaintext).expect("detokenize");
+    assert!(
+        tokens.len() > 10 && tokens.len() < prompt.len() + 1,
+        "{} tokens",
+        tokens.len()
+    );
+    let text = vocab
+        .detokenize(&tokens[1..], Special::Plaintext)
+        .expect("detokenize");
     assert_eq!(text, prompt, "byte-level BPE round trip");
     assert_eq!(vocab.eos(), Some(LlamaToken(hp.n_vocab as i32 - 1)));
     assert!(vocab.is_eog(LlamaToken(hp.n_vocab as i32 - 1)));
@@ -104,19 +126,23 @@ fn run(preset: Preset, vocab: Option<u32>) {
     let t2 = Instant::now();
     ctx.decode(&mut batch).expect("decode the prompt");
     let mut sampler = LlamaSampler::greedy();
-    let mut pos = tokens.len() as i32;
     let mut generated = Vec::new();
-    for _ in 0..4 {
+    for pos in tokens.len() as i32..tokens.len() as i32 + 4 {
         let logits = ctx.get_logits_ith(-1).expect("logits");
         assert_eq!(logits.len() as u32, hp.n_vocab);
-        assert!(logits.iter().all(|x| x.is_finite()), "{preset}: non-finite logits");
-        assert!(logits.iter().any(|&x| x != logits[0]), "{preset}: constant logits");
+        assert!(
+            logits.iter().all(|x| x.is_finite()),
+            "{preset}: non-finite logits"
+        );
+        assert!(
+            logits.iter().any(|&x| x != logits[0]),
+            "{preset}: constant logits"
+        );
         let tok = sampler.sample(&ctx, -1).expect("sample");
         assert!((0..hp.n_vocab as i32).contains(&tok.0));
         generated.push(tok);
         batch.clear();
         batch.add(tok, pos, &[0], true).unwrap();
-        pos += 1;
         ctx.decode(&mut batch).expect("decode a generated token");
     }
     let gen_s = t2.elapsed().as_secs_f64();
@@ -163,10 +189,20 @@ fn full_size_file_from_env() {
     let _lock = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let _ = env_logger::builder().is_test(true).try_init();
     let gguf = GgufFile::open(&path).expect("read the header");
-    let arch = gguf.architecture().expect("general.architecture").to_owned();
-    let preset = Preset::ALL.into_iter().find(|p| p.arch() == arch).expect("a synth preset's arch");
+    let arch = gguf
+        .architecture()
+        .expect("general.architecture")
+        .to_owned();
+    let preset = Preset::ALL
+        .into_iter()
+        .find(|p| p.arch() == arch)
+        .expect("a synth preset's arch");
     let full = synth::build(preset, &SynthOptions::default()).unwrap();
-    assert_eq!(gguf.tensors.len(), full.tensors.len(), "not a full-size {preset} file");
+    assert_eq!(
+        gguf.tensors.len(),
+        full.tensors.len(),
+        "not a full-size {preset} file"
+    );
 
     let backend = LlamaBackend::init().expect("backend");
     let t0 = Instant::now();
@@ -175,21 +211,29 @@ fn full_size_file_from_env() {
     let load_s = t0.elapsed().as_secs_f64();
     assert_eq!(model.n_layer(), full.hparams.n_layer);
     assert_eq!(model.n_params(), full.n_params());
-    let ctx_params = LlamaContextParams::default().with_n_ctx(NonZeroU32::new(128)).with_n_threads(2).with_n_threads_batch(2);
+    let ctx_params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(128))
+        .with_n_threads(2)
+        .with_n_threads_batch(2);
     let mut ctx = model.new_context(&backend, ctx_params).expect("context");
-    let tokens = model.vocab().tokenize("Hello world", AddBos::Always, false).unwrap();
+    let tokens = model
+        .vocab()
+        .tokenize("Hello world", AddBos::Always, false)
+        .unwrap();
     let mut batch = LlamaBatch::new(64, 1);
     batch.add_sequence(&tokens, 0, false).unwrap();
     let t1 = Instant::now();
     ctx.decode(&mut batch).expect("decode");
     let mut sampler = LlamaSampler::greedy();
-    let mut pos = tokens.len() as i32;
-    for _ in 0..2 {
-        assert!(ctx.get_logits_ith(-1).unwrap().iter().all(|x| x.is_finite()));
+    for pos in tokens.len() as i32..tokens.len() as i32 + 2 {
+        assert!(ctx
+            .get_logits_ith(-1)
+            .unwrap()
+            .iter()
+            .all(|x| x.is_finite()));
         let tok = sampler.sample(&ctx, -1).unwrap();
         batch.clear();
         batch.add(tok, pos, &[0], true).unwrap();
-        pos += 1;
         ctx.decode(&mut batch).expect("decode");
     }
     eprintln!(
