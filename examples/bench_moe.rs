@@ -1,0 +1,364 @@
+//! Benchmark of MoE placements, Rust loop against the same loop in C.
+//!
+//! ```text
+//! cargo run --release --example bench_moe -- --model gpt-oss-20b.gguf \
+//!     --config gpu:ngl=999 --config cpu-moe:moe=all --config ncm12:moe=12 --runs 3 --json out.json
+//! ```
+//!
+//! For each configuration: load the model, report weights/KV/compute bytes
+//! per buffer and device, device free-memory delta, RSS and load time; then
+//! one warm-up and `--runs` measured runs of "decode a P-token prompt, then
+//! G single-token steps" (greedy, end-of-generation ignored: random weights
+//! emit it), alternating the Rust loop (safe `llama_cpp` API) and the C loop
+//! (`benches/c/reference_loop.c`, plain llama.h) on the same context.
+//! Every number is measured with monotonic timestamps.
+
+use anyhow::{bail, Context as _, Result};
+use clap::Parser;
+use llama_cpp::{
+    list_llama_ggml_backend_devices, sys, LlamaBackend, LlamaBatch, LlamaContext, LlamaContextParams, LlamaModel, LlamaModelParams,
+    LlamaSampler, LlamaToken, LoadMode,
+};
+use llama_cpp_rs_moe::measure::{ProcessMemory, Summary};
+use serde::Serialize;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmark MoE placements; Rust loop vs C loop")]
+struct Args {
+    /// GGUF model.
+    #[arg(long)]
+    model: PathBuf,
+    /// NAME:key=value,... with keys ngl, moe (all|N), mmap (0|1), threads,
+    /// batch, ubatch, op_offload (0|1), prompt, gen. Repeatable.
+    #[arg(long = "config", required = true)]
+    configs: Vec<String>,
+    /// Prompt tokens (default for every config).
+    #[arg(long, default_value_t = 512)]
+    prompt: usize,
+    /// Generated tokens after the prompt.
+    #[arg(long, default_value_t = 128)]
+    gen: usize,
+    /// Measured runs per loop (after one warm-up each).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Default threads (default: physical cores).
+    #[arg(long)]
+    threads: Option<i32>,
+    /// Skip the C loop.
+    #[arg(long)]
+    no_c: bool,
+    /// Write the results here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Config {
+    name: String,
+    n_gpu_layers: u32,
+    cpu_moe: Option<String>,
+    mmap: bool,
+    threads: i32,
+    batch: u32,
+    ubatch: u32,
+    op_offload: bool,
+    prompt: usize,
+    gen: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct Buffer {
+    buffer_type: String,
+    device: String,
+    weights: u64,
+    kv: u64,
+    compute: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct LoopStats {
+    prompt_tps: Vec<f64>,
+    decode_tps: Vec<f64>,
+    ttft_ms: Vec<f64>,
+    prompt_tps_summary: Option<Summary>,
+    decode_tps_summary: Option<Summary>,
+    ttft_ms_summary: Option<Summary>,
+}
+
+#[derive(Debug, Serialize)]
+struct ConfigResult {
+    config: Config,
+    load_seconds: f64,
+    buffers: Vec<Buffer>,
+    device_used_bytes: Vec<(String, i64)>,
+    rss_after_load: u64,
+    rss_peak: u64,
+    rust: LoopStats,
+    c: Option<LoopStats>,
+    rust_over_c_prompt: Option<f64>,
+    rust_over_c_decode: Option<f64>,
+}
+
+/// One timed run: milliseconds.
+struct RunTimes {
+    prompt_ms: f64,
+    ttft_ms: f64,
+    decode_ms: f64,
+    n_decode: usize,
+}
+
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+struct ReferenceResult {
+    prompt_ms: f64,
+    ttft_ms: f64,
+    decode_ms: f64,
+    n_prompt: i32,
+    n_decode: i32,
+    status: i32,
+}
+
+extern "C" {
+    fn reference_run(
+        ctx: *mut sys::llama_context,
+        greedy: *mut sys::llama_sampler,
+        prompt: *mut sys::llama_token,
+        n_prompt: i32,
+        n_decode: i32,
+        n_batch: i32,
+    ) -> ReferenceResult;
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let backend = LlamaBackend::init()?;
+    let default_threads = args.threads.unwrap_or_else(physical_cores);
+    let configs = args.configs.iter().map(|spec| parse_config(spec, &args, default_threads)).collect::<Result<Vec<_>>>()?;
+    let mut results = Vec::new();
+    for config in configs {
+        let result = run_config(&backend, &args, config)?;
+        print_result(&result);
+        results.push(result);
+        if let Some(path) = &args.json {
+            // Written after each configuration so a time-limited run keeps what it measured.
+            std::fs::write(path, serde_json::to_string_pretty(&results)?)?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
+    let (name, rest) = spec.split_once(':').unwrap_or((spec, ""));
+    let mut config = Config {
+        name: name.to_owned(),
+        n_gpu_layers: 999,
+        cpu_moe: None,
+        mmap: false,
+        threads,
+        batch: 2048,
+        ubatch: 2048,
+        op_offload: true,
+        prompt: args.prompt,
+        gen: args.gen,
+    };
+    for pair in rest.split(',').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').with_context(|| format!("{spec}: expected key=value, got {pair:?}"))?;
+        let flag = || value == "1" || value == "true";
+        match key {
+            "ngl" => config.n_gpu_layers = value.parse()?,
+            "moe" => config.cpu_moe = Some(value.to_owned()),
+            "mmap" => config.mmap = flag(),
+            "threads" => config.threads = value.parse()?,
+            "batch" => config.batch = value.parse()?,
+            "ubatch" => config.ubatch = value.parse()?,
+            "op_offload" => config.op_offload = flag(),
+            "prompt" => config.prompt = value.parse()?,
+            "gen" => config.gen = value.parse()?,
+            other => bail!("{spec}: unknown key {other:?}"),
+        }
+    }
+    Ok(config)
+}
+
+fn physical_cores() -> i32 {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let mut cores = std::collections::BTreeSet::new();
+    let mut physical = String::new();
+    for line in cpuinfo.lines() {
+        if let Some(v) = line.strip_prefix("physical id") {
+            physical = v.trim_start_matches([' ', '\t', ':']).to_owned();
+        } else if let Some(v) = line.strip_prefix("core id") {
+            cores.insert(format!("{physical}/{}", v.trim_start_matches([' ', '\t', ':'])));
+        }
+    }
+    if cores.is_empty() {
+        std::thread::available_parallelism().map_or(4, |n| n.get() as i32)
+    } else {
+        cores.len() as i32
+    }
+}
+
+fn model_params(config: &Config) -> LlamaModelParams {
+    let params = LlamaModelParams::default()
+        .with_n_gpu_layers(config.n_gpu_layers)
+        .with_load_mode(if config.mmap { LoadMode::Mmap } else { LoadMode::Read });
+    match config.cpu_moe.as_deref() {
+        None => params,
+        Some("all") => params.with_cpu_moe_all(),
+        Some(n) => params.with_n_cpu_moe(n.parse().unwrap_or(0)),
+    }
+}
+
+fn device_free() -> Vec<(String, i64)> {
+    list_llama_ggml_backend_devices().into_iter().map(|d| (d.name, d.memory_free as i64)).collect()
+}
+
+fn run_config(backend: &LlamaBackend, args: &Args, config: Config) -> Result<ConfigResult> {
+    eprintln!("== {} ==", config.name);
+    let free_before = device_free();
+    let start = Instant::now();
+    let model = LlamaModel::load_from_file(backend, &args.model, &model_params(&config))?;
+    let load_seconds = start.elapsed().as_secs_f64();
+    let rss_after_load = ProcessMemory::read().rss;
+    let ctx_params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new((config.prompt + config.gen + 16) as u32))
+        .with_n_batch(config.batch)
+        .with_n_ubatch(config.ubatch.min(config.batch))
+        .with_n_threads(config.threads)
+        .with_n_threads_batch(config.threads)
+        .with_op_offload(config.op_offload);
+    let mut ctx = model.new_context(backend, ctx_params)?;
+    let free_after = device_free();
+    let buffers = ctx
+        .memory_breakdown()?
+        .into_iter()
+        .map(|b| Buffer { buffer_type: b.buffer_type, device: b.device, weights: b.model, kv: b.context, compute: b.compute })
+        .collect();
+    let device_used_bytes = free_before.iter().zip(&free_after).map(|((name, before), (_, after))| (name.clone(), before - after)).collect();
+
+    // A deterministic prompt of valid, non-special ids.
+    let n_vocab = model.n_vocab();
+    let prompt: Vec<LlamaToken> = (0..config.prompt).map(|i| LlamaToken(((i as i64 * 7919 + 13) % i64::from(n_vocab - 16)) as i32)).collect();
+
+    let mut rust = Vec::new();
+    let mut c = Vec::new();
+    // SAFETY: a plain constructor; freed below after the last C run.
+    let c_sampler = unsafe { sys::llama_sampler_init_greedy() };
+    for run in 0..=args.runs {
+        let r = rust_run(&mut ctx, &prompt, config.gen, config.batch as usize)?;
+        if run > 0 {
+            rust.push(r);
+        }
+        if !args.no_c {
+            let r = c_run(&ctx, c_sampler, &prompt, config.gen, config.batch)?;
+            if run > 0 {
+                c.push(r);
+            }
+        }
+    }
+    // SAFETY: created above, used only by c_run, freed once.
+    unsafe { sys::llama_sampler_free(c_sampler) };
+
+    let rust = loop_stats(&rust, config.prompt);
+    let c = (!args.no_c).then(|| loop_stats(&c, config.prompt));
+    let ratio = |a: &Option<Summary>, b: &Option<Summary>| Some(a.as_ref()?.mean / b.as_ref()?.mean);
+    Ok(ConfigResult {
+        rust_over_c_prompt: c.as_ref().and_then(|c| ratio(&rust.prompt_tps_summary, &c.prompt_tps_summary)),
+        rust_over_c_decode: c.as_ref().and_then(|c| ratio(&rust.decode_tps_summary, &c.decode_tps_summary)),
+        config,
+        load_seconds,
+        buffers,
+        device_used_bytes,
+        rss_after_load,
+        rss_peak: ProcessMemory::read().peak_rss,
+        rust,
+        c,
+    })
+}
+
+/// The Rust loop: the same steps as reference_run in C, through the safe API.
+fn rust_run(ctx: &mut LlamaContext<'_>, prompt: &[LlamaToken], gen: usize, n_batch: usize) -> Result<RunTimes> {
+    ctx.clear_kv_cache();
+    let mut sampler = LlamaSampler::greedy();
+    let mut batch = LlamaBatch::new(n_batch.max(1), 1);
+    let t0 = Instant::now();
+    for (chunk_index, chunk) in prompt.chunks(n_batch.max(1)).enumerate() {
+        batch.clear();
+        let first = chunk_index * n_batch;
+        for (i, &token) in chunk.iter().enumerate() {
+            batch.add(token, (first + i) as i32, &[0], i + 1 == chunk.len())?;
+        }
+        ctx.decode(&mut batch)?;
+    }
+    let prompt_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let mut token = sampler.sample(ctx, -1)?;
+    let t_first = Instant::now();
+    let ttft_ms = (t_first - t0).as_secs_f64() * 1e3;
+    for step in 0..gen {
+        batch.clear();
+        batch.add(token, (prompt.len() + step) as i32, &[0], true)?;
+        ctx.decode(&mut batch)?;
+        token = sampler.sample(ctx, -1)?;
+    }
+    Ok(RunTimes { prompt_ms, ttft_ms, decode_ms: t_first.elapsed().as_secs_f64() * 1e3, n_decode: gen })
+}
+
+fn c_run(ctx: &LlamaContext<'_>, sampler: *mut sys::llama_sampler, prompt: &[LlamaToken], gen: usize, n_batch: u32) -> Result<RunTimes> {
+    let mut tokens: Vec<sys::llama_token> = prompt.iter().map(|t| t.0).collect();
+    // SAFETY: the context is live and not used elsewhere during the call
+    // (we hold a shared borrow and run single-threaded); `tokens` holds
+    // n_prompt valid ids; the sampler is a live greedy sampler.
+    let r = unsafe { reference_run(ctx.as_ptr(), sampler, tokens.as_mut_ptr(), tokens.len() as i32, gen as i32, n_batch as i32) };
+    if r.status != 0 {
+        bail!("C loop: llama_decode returned {}", r.status);
+    }
+    Ok(RunTimes { prompt_ms: r.prompt_ms, ttft_ms: r.ttft_ms, decode_ms: r.decode_ms, n_decode: r.n_decode as usize })
+}
+
+fn loop_stats(runs: &[RunTimes], n_prompt: usize) -> LoopStats {
+    let prompt_tps: Vec<f64> = runs.iter().map(|r| n_prompt as f64 / (r.prompt_ms / 1e3)).collect();
+    let decode_tps: Vec<f64> = runs.iter().map(|r| r.n_decode as f64 / (r.decode_ms / 1e3)).collect();
+    let ttft_ms: Vec<f64> = runs.iter().map(|r| r.ttft_ms).collect();
+    LoopStats {
+        prompt_tps_summary: Summary::of(&prompt_tps),
+        decode_tps_summary: Summary::of(&decode_tps),
+        ttft_ms_summary: Summary::of(&ttft_ms),
+        prompt_tps,
+        decode_tps,
+        ttft_ms,
+    }
+}
+
+fn gib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 30) as f64
+}
+
+fn print_result(r: &ConfigResult) {
+    let c = &r.config;
+    println!(
+        "\n## {} (ngl {}, moe {:?}, mmap {}, threads {}, batch {}, ubatch {}, op_offload {}, prompt {}, gen {})",
+        c.name, c.n_gpu_layers, c.cpu_moe, c.mmap, c.threads, c.batch, c.ubatch, c.op_offload, c.prompt, c.gen
+    );
+    println!("load {:.2} s, RSS after load {:.2} GiB, peak {:.2} GiB", r.load_seconds, gib(r.rss_after_load), gib(r.rss_peak));
+    for b in &r.buffers {
+        println!("  {:<12} {:<6} weights {:>8.3} GiB  KV {:>7.3} GiB  compute {:>7.3} GiB", b.buffer_type, b.device, gib(b.weights), gib(b.kv), gib(b.compute));
+    }
+    for (name, used) in &r.device_used_bytes {
+        println!("  device {name}: {:.3} GiB used by load + context", *used as f64 / (1u64 << 30) as f64);
+    }
+    let show = |label: &str, s: &LoopStats| {
+        let f = |x: &Option<Summary>| x.map_or("n/a".into(), |s| format!("{:.1} ± {:.1}", s.mean, s.sd));
+        println!("  {label:<4} prompt {} t/s | decode {} t/s | TTFT {} ms", f(&s.prompt_tps_summary), f(&s.decode_tps_summary), f(&s.ttft_ms_summary));
+    };
+    show("rust", &r.rust);
+    if let Some(c) = &r.c {
+        show("c", c);
+    }
+    if let (Some(p), Some(d)) = (r.rust_over_c_prompt, r.rust_over_c_decode) {
+        println!("  Rust/C: prompt {p:.3}, decode {d:.3}");
+    }
+}

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Runs ON THE GPU MACHINE (no Rust toolchain), from the repository root, with
+# dist/gpu carried there (see pack.sh). Builds llama.cpp's shared CUDA
+# libraries once per warm machine, then runs the requested steps; every
+# result goes to $OUT.
+#
+# Usage: dist/gpu/run.sh STEP [STEP...]
+#   setup        build the CUDA libraries (kept in gpu-work/ while the machine stays warm)
+#   test-moe     assemble + upcycle SmolLM2 (both halves carried), run moe_offload and the placement test
+#   demo-gptoss  write a GPT-OSS-20B-shaped model, run moe_offload with and without --cpu-moe
+#   bench-gptoss | bench-phi | bench-deepseek | bench-qwen3   the benchmark sweeps
+set -euo pipefail
+root=$(pwd)
+dist=$root/dist/gpu
+work=$root/gpu-work
+out=${OUT:-$root/gpu-out}
+mkdir -p "$work/models" "$out"
+bin=$dist/bin
+libs=$work/llama-build/bin
+
+log() { printf '\n### %s (%s)\n' "$*" "$(date +%T)" | tee -a "$out/steps.log"; }
+
+hardware() {
+    { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+      lscpu | grep -E 'Model name|^CPU\(s\)|Thread|Core|Socket|NUMA node\(|L3'
+      free -g | head -2
+      nvcc --version | tail -2; cmake --version | head -1; gcc --version | head -1
+    } > "$out/hardware.txt" 2>&1 || true
+}
+
+# Host memory bandwidth: 16-thread STREAM-like triad and copy in numpy over
+# 2 GiB arrays, best of 5 (numpy releases the GIL in the ufunc loops).
+bandwidth() {
+    python3 - > "$out/bandwidth.txt" 2>&1 <<'PY' || true
+import numpy as np, time, threading, os
+n_threads = os.cpu_count() or 16
+n = (2 << 30) // 8 // n_threads
+a = [np.ones(n) for _ in range(n_threads)]; b = [np.ones(n) for _ in range(n_threads)]; c = [np.zeros(n) for _ in range(n_threads)]
+def triad(i): np.add(a[i], b[i], out=c[i]); np.multiply(c[i], 1.0, out=c[i])
+def copy(i): np.copyto(c[i], a[i])
+for name, fn, bytes_per in [("copy", copy, 16), ("triad (add+scale)", triad, 48)]:
+    best = 0
+    for _ in range(5):
+        ts = [threading.Thread(target=fn, args=(i,)) for i in range(n_threads)]
+        t0 = time.perf_counter(); [t.start() for t in ts]; [t.join() for t in ts]; dt = time.perf_counter() - t0
+        best = max(best, bytes_per * n * n_threads / dt / 1e9)
+    print(f"{name}: {best:.1f} GB/s with {n_threads} threads")
+PY
+}
+
+setup() {
+    if [ ! -f "$libs/libggml-cuda.so" ]; then
+        log "building llama.cpp b10200 shared libraries with CUDA"
+        rm -rf "$work/llama.cpp" && tar -C "$work" -xJf "$dist/llama.cpp.tar.xz"
+        local t0=$SECONDS
+        cmake -S "$work/llama.cpp" -B "$work/llama-build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+            -DBUILD_SHARED_LIBS=ON -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90-real -DGGML_CUDA_NCCL=OFF \
+            -DGGML_NATIVE=ON -DGGML_OPENMP=ON -DGGML_CCACHE=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_COMMON=OFF \
+            -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
+            -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF > "$out/cmake-configure.log" 2>&1
+        cmake --build "$work/llama-build" -j16 > "$out/cmake-build.log" 2>&1
+        echo "CUDA build: $((SECONDS - t0)) s" | tee -a "$out/steps.log"
+    fi
+    ls -la "$libs"/*.so* > "$out/libs.txt"
+    hardware
+}
+
+run_bin() { LD_LIBRARY_PATH=$libs "$bin/$1" "${@:2}"; }
+
+test_moe() {
+    local dense=$work/models/SmolLM2-135M-Instruct.Q4_1.gguf moe=$work/models/smollm2-moe-e4k1.gguf
+    if [ ! -f "$dense" ]; then
+        cat "$root"/dist/gpu-model-a/part00 "$root"/dist/gpu-model-b/part01 > "$dense"
+    fi
+    sha256sum "$dense" | tee "$out/dense.sha256"
+    [ -f "$moe" ] || run_bin upcycle_moe --input "$dense" --output "$moe" --experts 4 --experts-used 1 --router random
+    log "moe_offload on the test MoE, --cpu-moe with --compare"
+    run_bin moe_offload --model "$moe" --cpu-moe --runs 3 --compare --n-predict 48 --json "$out/test-moe.json" -v > "$out/test-moe.txt" 2>&1
+    log "placement and equivalence tests on the GPU"
+    LLAMA_TEST_MODEL=$dense LLAMA_TEST_MOE_MODEL=$moe run_bin test_placement --test-threads 1 > "$out/test-placement.txt" 2>&1 || echo "placement test FAILED" | tee -a "$out/steps.log"
+    LLAMA_TEST_MODEL=$dense LLAMA_TEST_MOE_MODEL=$moe run_bin test_moe_equivalence > "$out/test-equivalence.txt" 2>&1 || echo "equivalence test FAILED" | tee -a "$out/steps.log"
+    tail -3 "$out/test-placement.txt" "$out/test-equivalence.txt"
+}
+
+synth() { # preset file
+    [ -f "$2" ] || { log "writing $1"; /usr/bin/time -v "$bin/synth_moe" --preset "$1" --output "$2" > "$out/synth-$1.txt" 2>&1; }
+}
+
+demo_gptoss() {
+    local model=$work/models/gpt-oss-20b.gguf
+    synth gpt-oss-20b "$model"
+    log "moe_offload on GPT-OSS-20B shapes, --cpu-moe --compare"
+    run_bin moe_offload --model "$model" --cpu-moe --compare --runs 3 --n-predict 64 --no-sha256 --json "$out/demo-gptoss.json" -v > "$out/demo-gptoss.txt" 2>&1
+}
+
+bench() { # preset configs...
+    local preset=$1; shift
+    local model=$work/models/$preset.gguf
+    synth "$preset" "$model"
+    local args=()
+    for c in "$@"; do args+=(--config "$c"); done
+    log "bench $preset: $*"
+    run_bin bench_moe --model "$model" --runs 3 --json "$out/bench-$preset.json" "${args[@]}" > "$out/bench-$preset.txt" 2> "$out/bench-$preset.err" || echo "bench $preset FAILED" | tee -a "$out/steps.log"
+}
+
+for step in "$@"; do
+    case $step in
+        setup) setup ;;
+        bandwidth) bandwidth ;;
+        test-moe) test_moe ;;
+        demo-gptoss) demo_gptoss ;;
+        bench-gptoss) bench gpt-oss-20b gpu:ngl=999 cpu-moe:moe=all cpu-moe-mmap:moe=all,mmap=1 cpu-moe-4t:moe=all,threads=4 \
+            cpu-moe-p2048:moe=all,prompt=2048 cpu-moe-noop:moe=all,op_offload=0 ncm12:moe=12 cpu-moe-ub512:moe=all,ubatch=512 ;;
+        bench-phi) bench phi-3.5-moe gpu:ngl=999 cpu-moe:moe=all ;;
+        bench-deepseek) bench deepseek-moe-16b gpu:ngl=999 cpu-moe:moe=all ;;
+        bench-qwen3) bench qwen3-30b-a3b gpu:ngl=999 cpu-moe:moe=all ;;
+        clean-models) rm -f "$work"/models/*.gguf ;;
+        *) echo "unknown step $step" >&2; exit 2 ;;
+    esac
+done

@@ -1,0 +1,219 @@
+//! Bad input never crashes the process: each case is a typed error.
+//! Where llama.cpp itself would abort (GGML_ASSERT) the wrapper checks the
+//! condition before calling it.
+
+use llama_cpp::gguf::{GgmlType, GgufFile, GgufValue, GgufWriter};
+use llama_cpp::{
+    AddBos, BufferType, LlamaBackend, LlamaBatch, LlamaContextParams, LlamaError, LlamaModel, LlamaModelParams, LlamaSampler, LlamaToken,
+    LoadMode, ParamOverrideValue, Special,
+};
+use llama_cpp_rs_moe::measure::generate;
+use llama_cpp_rs_moe::models::{dense_test_model, moe_test_model, require};
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("llama-cpp-bad-input-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn load(path: &Path) -> Result<LlamaModel, LlamaError> {
+    let backend = LlamaBackend::init().unwrap();
+    LlamaModel::load_from_file(&backend, path, &LlamaModelParams::default())
+}
+
+/// A copy of the first `len` bytes of the dense test model.
+fn truncated_copy(name: &str, len: u64) -> PathBuf {
+    let bytes = std::fs::read(require(dense_test_model())).unwrap();
+    let path = scratch(name);
+    std::fs::write(&path, &bytes[..len as usize]).unwrap();
+    path
+}
+
+#[test]
+fn unloadable_files_are_typed_errors() {
+    let header = GgufFile::open(require(dense_test_model())).unwrap();
+    let kv_middle = 24 + 64; // past the 24-byte preamble, inside the KV pairs
+    let tensor_data_middle = header.data_offset + 1000;
+    let empty = scratch("empty.gguf");
+    std::fs::write(&empty, b"").unwrap();
+    let not_gguf = scratch("not.gguf");
+    std::fs::write(&not_gguf, b"this is not a gguf file, just text\n".repeat(10)).unwrap();
+
+    let cases: Vec<(&str, PathBuf, fn(&LlamaError) -> bool)> = vec![
+        ("nonexistent path", scratch("does-not-exist.gguf"), |e| matches!(e, LlamaError::ModelFile { .. })),
+        ("a directory", std::env::temp_dir(), |e| matches!(e, LlamaError::ModelFile { .. })),
+        ("an empty file", empty, |e| matches!(e, LlamaError::ModelFile { .. })),
+        ("a non-GGUF file", not_gguf, |e| matches!(e, LlamaError::Gguf(_))),
+        ("truncated in the header", truncated_copy("cut-header.gguf", 10), |e| matches!(e, LlamaError::Gguf(_))),
+        ("truncated in the KV section", truncated_copy("cut-kv.gguf", kv_middle), |e| matches!(e, LlamaError::Gguf(_))),
+        ("truncated in the tensor data", truncated_copy("cut-data.gguf", tensor_data_middle), |e| matches!(e, LlamaError::Gguf(_))),
+        ("an unknown architecture", unknown_architecture_file(), |e| matches!(e, LlamaError::ModelLoad { .. })),
+    ];
+    for (what, path, expected) in cases {
+        let err = load(&path).expect_err(what);
+        assert!(expected(&err), "{what}: unexpected error {err:?}");
+        assert!(!err.to_string().is_empty());
+    }
+}
+
+/// A well-formed GGUF whose architecture llama.cpp does not know.
+fn unknown_architecture_file() -> PathBuf {
+    let path = scratch("unknown-arch.gguf");
+    let mut writer = GgufWriter::new();
+    writer.set("general.architecture", GgufValue::String("no-such-arch".into()));
+    writer.add_tensor("token_embd.weight", &[32, 8], GgmlType::F32).unwrap();
+    let file = std::fs::File::create(&path).unwrap();
+    writer.write(file, |_, info, out| out.write_all(&vec![0u8; info.n_bytes() as usize])).unwrap();
+    path
+}
+
+#[test]
+fn bad_parameters_are_errors_at_the_call() {
+    let p = LlamaModelParams::default();
+    assert!(matches!(p.clone().with_tensor_override("ffn_(up", BufferType::Cpu), Err(LlamaError::InvalidPattern { .. })));
+    assert!(matches!(p.clone().with_tensor_override("exps\0", BufferType::Cpu), Err(LlamaError::InteriorNul { .. })));
+    assert!(matches!(p.clone().with_tensor_override("exps", BufferType::Gpu(64)), Err(LlamaError::UnknownDevice { .. })));
+    assert!(matches!(p.clone().with_tensor_override("exps", BufferType::Named("CUDA9".into())), Err(LlamaError::UnknownDevice { .. })));
+    assert!(matches!(p.clone().with_devices(&[4096]), Err(LlamaError::UnknownDevice { .. })));
+    assert!(matches!(p.clone().with_kv_override(&"k".repeat(200), ParamOverrideValue::Int(1)), Err(LlamaError::InvalidParameter { .. })));
+    assert!(matches!(p.clone().with_kv_override("a\0b", ParamOverrideValue::Int(1)), Err(LlamaError::InteriorNul { .. })));
+    // Every layer there can be, as one pattern: no overflow, no huge regex.
+    let all = p.clone().with_n_cpu_moe(usize::MAX);
+    assert_eq!(all.tensor_overrides().len(), 1);
+    assert!(all.tensor_overrides()[0].pattern().len() < 64);
+}
+
+#[test]
+fn n_cpu_moe_usize_max_loads_and_runs() {
+    let backend = LlamaBackend::init().unwrap();
+    let params = LlamaModelParams::default().with_load_mode(LoadMode::Read).with_n_cpu_moe(usize::MAX);
+    let model = LlamaModel::load_from_file(&backend, require(moe_test_model()), &params).unwrap();
+    assert!(model.n_layer() > 0);
+}
+
+#[test]
+fn bad_generation_input_is_an_error() {
+    let backend = LlamaBackend::init().unwrap();
+    let model = LlamaModel::load_from_file(&backend, require(dense_test_model()), &LlamaModelParams::default()).unwrap();
+    let vocab = model.vocab();
+    let ctx_params = || LlamaContextParams::default().with_n_ctx(NonZeroU32::new(32)).with_n_threads(2).with_n_threads_batch(2);
+
+    for (what, params) in [
+        ("n_batch 0", ctx_params().with_n_batch(0)),
+        ("n_ubatch 0", ctx_params().with_n_ubatch(0)),
+        ("threads 0", ctx_params().with_n_threads(0)),
+    ] {
+        assert!(matches!(model.new_context(&backend, params), Err(LlamaError::InvalidParameter { .. })), "{what}");
+    }
+
+    let mut ctx = model.new_context(&backend, ctx_params()).unwrap();
+
+    // Empty prompt.
+    assert!(matches!(ctx.decode(&mut LlamaBatch::new(8, 1)), Err(LlamaError::Batch(_))));
+    assert!(vocab.tokenize("", AddBos::Never, false).unwrap().is_empty());
+
+    // Prompt longer than n_ctx (llama.cpp may round n_ctx up: use its value).
+    let n_ctx = ctx.n_ctx() as usize;
+    let long = vocab.tokenize(&"hello world ".repeat(n_ctx), AddBos::Always, false).unwrap();
+    assert!(long.len() > n_ctx + 8);
+    let too_long = generate(&mut ctx, &mut LlamaSampler::greedy(), &long[..n_ctx + 8], 1, |_| true);
+    assert!(matches!(too_long, Err(LlamaError::ContextFull { .. })), "{too_long:?}");
+    // ... and a batch larger than n_batch.
+    let mut batch = LlamaBatch::new(long.len(), 1);
+    batch.add_sequence(&long[..ctx.n_batch() as usize + 1], 0, false).unwrap();
+    assert!(matches!(ctx.decode(&mut batch), Err(LlamaError::Batch(_))));
+
+    // Token ids outside the vocabulary.
+    for bad in [LlamaToken(-1), LlamaToken(model.n_vocab()), LlamaToken(i32::MAX)] {
+        batch.clear();
+        batch.add(bad, 0, &[0], true).unwrap();
+        assert!(matches!(ctx.decode(&mut batch), Err(LlamaError::TokenOutOfRange { .. })), "{bad:?}");
+        assert!(matches!(vocab.token_to_piece(bad, Special::Tokenize), Err(LlamaError::TokenOutOfRange { .. })));
+    }
+
+    // Logits that were not requested, before and after a decode.
+    assert!(matches!(ctx.get_logits_ith(0), Err(LlamaError::NoLogits(0))));
+    assert!(matches!(LlamaSampler::greedy().sample(&ctx, 0), Err(LlamaError::NoLogits(0))));
+    // A failed decode leaves the cache as it was: positions must go on from
+    // there (llama.cpp rejects a restart at 0 with -1, an error, not an abort).
+    batch.clear();
+    batch.add_sequence(&long[..4], 0, false).unwrap();
+    assert!(matches!(ctx.decode(&mut batch), Err(LlamaError::Decode { code: -1, .. })));
+    ctx.clear_kv_cache();
+    ctx.decode(&mut batch).unwrap();
+    assert!(ctx.get_logits_ith(3).is_ok());
+    assert!(matches!(ctx.get_logits_ith(0), Err(LlamaError::NoLogits(0))));
+    assert!(matches!(ctx.get_logits_ith(99), Err(LlamaError::NoLogits(99))));
+
+    // n_predict 0 generates nothing.
+    ctx.clear_kv_cache();
+    let prompt = vocab.tokenize("Hi", AddBos::Always, false).unwrap();
+    let none = generate(&mut ctx, &mut LlamaSampler::greedy(), &prompt, 0, |_| true).unwrap();
+    assert!(none.tokens.is_empty());
+
+    // Decoding after the context is full.
+    ctx.clear_kv_cache();
+    let mut sampler = LlamaSampler::greedy();
+    let result = generate(&mut ctx, &mut sampler, &long[..n_ctx - 4], 100, |_| true);
+    assert!(matches!(result, Err(LlamaError::ContextFull { .. })), "{result:?}");
+
+    // Batch misuse.
+    let mut small = LlamaBatch::new(2, 1);
+    small.add(LlamaToken(1), 0, &[0], false).unwrap();
+    small.add(LlamaToken(1), 1, &[0], false).unwrap();
+    assert!(matches!(small.add(LlamaToken(1), 2, &[0], false), Err(LlamaError::Batch(_))), "full");
+    small.clear();
+    assert!(matches!(small.add(LlamaToken(1), 0, &[1], false), Err(LlamaError::Batch(_))), "seq id out of range");
+    assert!(matches!(small.add(LlamaToken(1), -1, &[0], false), Err(LlamaError::Batch(_))), "negative position");
+}
+
+#[test]
+fn progress_callback_can_cancel_and_its_panics_do_not_cross_ffi() {
+    let backend = LlamaBackend::init().unwrap();
+    let path = require(dense_test_model());
+    let cancelled = LlamaModelParams::default().with_progress_callback(|_| false);
+    assert!(matches!(LlamaModel::load_from_file(&backend, &path, &cancelled), Err(LlamaError::ModelLoad { .. })));
+
+    let panicking = LlamaModelParams::default().with_progress_callback(|p| {
+        if p > 0.0 {
+            panic!("callback panic at {p}");
+        }
+        true
+    });
+    let caught = std::panic::catch_unwind(|| LlamaModel::load_from_file(&backend, &path, &panicking).map(|_| ()));
+    let payload = caught.expect_err("the callback's panic is re-raised in the caller");
+    assert!(payload.downcast_ref::<String>().is_some_and(|m| m.starts_with("callback panic")));
+    // The process is fine and loads again.
+    assert!(LlamaModel::load_from_file(&backend, &path, &LlamaModelParams::default()).is_ok());
+}
+
+#[test]
+fn two_contexts_on_two_threads_share_one_model() {
+    let backend = LlamaBackend::init().unwrap();
+    let params = LlamaModelParams::default().with_load_mode(LoadMode::Read).with_cpu_moe_all();
+    let model = Arc::new(LlamaModel::load_from_file(&backend, require(moe_test_model()), &params).unwrap());
+    let run = |prompt: &'static str| {
+        let model = Arc::clone(&model);
+        let backend = backend.clone();
+        std::thread::spawn(move || {
+            let ctx_params = LlamaContextParams::default().with_n_ctx(NonZeroU32::new(128)).with_n_threads(1).with_n_threads_batch(1);
+            let mut ctx = model.new_context(&backend, ctx_params).unwrap();
+            let tokens = model.vocab().tokenize(prompt, AddBos::Always, false).unwrap();
+            generate(&mut ctx, &mut LlamaSampler::greedy(), &tokens, 12, |_| true).unwrap().tokens
+        })
+    };
+    let (a, b) = (run("The capital of France is"), run("def fibonacci(n):"));
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    // Same prompts again on this thread, one after the other: same tokens.
+    let ctx_params = LlamaContextParams::default().with_n_ctx(NonZeroU32::new(128)).with_n_threads(1).with_n_threads_batch(1);
+    let mut ctx = model.new_context(&backend, ctx_params).unwrap();
+    for (prompt, expected) in [("The capital of France is", a), ("def fibonacci(n):", b)] {
+        ctx.clear_kv_cache();
+        let tokens = model.vocab().tokenize(prompt, AddBos::Always, false).unwrap();
+        let got = generate(&mut ctx, &mut LlamaSampler::greedy(), &tokens, 12, |_| true).unwrap().tokens;
+        assert_eq!(got, expected, "{prompt:?}");
+    }
+}
