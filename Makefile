@@ -10,7 +10,7 @@ PROFILE ?=
 DENSE_MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 MOE_MODEL := models/smollm2-moe-e4k1.gguf
 
-.PHONY: bootstrap models demo test test-static test-bindings test-dynamic test-lib-dir memcheck bindings clean-models
+.PHONY: bootstrap models demo test test-static test-bindings test-dynamic test-lib-dir test-docs test-downstream memcheck bindings
 
 bootstrap:
 	scripts/bootstrap.sh --no-model
@@ -28,7 +28,7 @@ demo: PROFILE = --release
 demo: models
 	$(CARGO) run --release --example moe_offload -- --cpu-moe --runs 3 --compare --n-predict 48
 
-test: models test-static test-bindings test-dynamic test-lib-dir
+test: models test-static test-bindings test-dynamic test-lib-dir test-docs test-downstream memcheck
 
 # Default build: vendored llama.cpp, static, CPU.
 test-static: models
@@ -47,6 +47,14 @@ test-dynamic: models
 test-lib-dir: test-dynamic
 	LLAMA_CPP_LIB_DIR="$$(ls -d $(CURDIR)/target/debug/build/llama-cpp-sys-*/out/lib | while read d; do [ -f $$d/libllama.so ] && echo $$d; done | head -n 1)" \
 	CARGO_TARGET_DIR=target/lib-dir $(CARGO) test --test placement
+
+# docs.rs: no native build under DOCS_RS, every public item documented, no broken links.
+test-docs: bootstrap
+	DOCS_RS=1 RUSTDOCFLAGS="-D warnings" CARGO_TARGET_DIR=target/docs $(CARGO) doc --no-deps -p llama-cpp -p llama-cpp-sys
+
+# Package both crates and build a `cargo new` + `cargo add` program from the packages alone.
+test-downstream: models
+	scripts/downstream.sh
 
 # The integration tests under valgrind memcheck (see README: suppressions).
 memcheck: models

@@ -11,15 +11,15 @@ cd "$(dirname "$0")/../.."
 out=dist/gpu
 rm -rf "$out" && mkdir -p "$out/bin"
 
-# Portable CPU code (the GPU host is another CPU) in shared libraries.
+# Shared libraries: the GPU machine supplies its own (CUDA) build of them.
 features=dynamic-link
-cargo build --release --no-default-features --features "$features" \
+cargo build --release --features "$features" \
     --example moe_offload --example bench_moe --example synth_moe --example upcycle_moe
 for example in moe_offload bench_moe synth_moe upcycle_moe; do
     strip -o "$out/bin/$example" "target/release/examples/$example"
 done
 # Test binaries: cargo prints their paths.
-cargo test --release --no-default-features --features "$features" --no-run --test placement --test moe_equivalence \
+cargo test --release --features "$features" --no-run --test placement --test moe_equivalence \
     --message-format=json 2>/dev/null \
     | python3 -c 'import json,sys
 for line in sys.stdin:
