@@ -124,6 +124,23 @@ pub fn generate(
     sampler: &mut LlamaSampler,
     prompt: &[LlamaToken],
     n_predict: usize,
+    on_token: impl FnMut(LlamaToken) -> bool,
+) -> Result<Generation> {
+    generate_inner(ctx, sampler, prompt, n_predict, true, on_token)
+}
+
+/// [`generate`] for exactly `n_predict` tokens: end-of-generation tokens are
+/// decoded like any other, so comparisons always cover the same length.
+pub fn generate_exact(ctx: &mut LlamaContext<'_>, sampler: &mut LlamaSampler, prompt: &[LlamaToken], n_predict: usize) -> Result<Generation> {
+    generate_inner(ctx, sampler, prompt, n_predict, false, |_| true)
+}
+
+fn generate_inner(
+    ctx: &mut LlamaContext<'_>,
+    sampler: &mut LlamaSampler,
+    prompt: &[LlamaToken],
+    n_predict: usize,
+    stop_at_eog: bool,
     mut on_token: impl FnMut(LlamaToken) -> bool,
 ) -> Result<Generation> {
     let start = Instant::now();
@@ -149,7 +166,7 @@ pub fn generate(
         token_times.push(start.elapsed());
         tokens.push(token);
         let keep_going = on_token(token);
-        if !keep_going || vocab.is_eog(token) || tokens.len() == n_predict {
+        if !keep_going || (stop_at_eog && vocab.is_eog(token)) || tokens.len() == n_predict {
             break;
         }
         batch.clear();

@@ -8,9 +8,15 @@
 //! match token for token. (With K >= 2 and a random router the weights are
 //! only approximately 1/K and rounding flips near-tied tokens after a few
 //! steps, so K = 1 is the configuration that makes this test exact.)
+//!
+//! The claim is about arithmetic: the CPU backend computes one expert of
+//! `mul_mat_id` exactly like the dense `mul_mat`. On a GPU build the test
+//! therefore keeps every computation on the CPU (no GPU layers, no op
+//! offload); GPU kernels round differently per kernel, and the GPU-vs-host
+//! comparison is reported by `moe_offload --compare` instead.
 
 use llama_cpp::{AddBos, LlamaBackend, LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, LlamaToken, LoadMode};
-use llama_cpp_rs_moe::measure::generate;
+use llama_cpp_rs_moe::measure::generate_exact;
 use llama_cpp_rs_moe::models::{dense_test_model, moe_test_model, require};
 use std::num::NonZeroU32;
 use std::path::Path;
@@ -25,7 +31,8 @@ const N_PREDICT: usize = 32;
 
 fn greedy_outputs(backend: &LlamaBackend, path: &Path, params: &LlamaModelParams) -> Vec<Vec<LlamaToken>> {
     let model = LlamaModel::load_from_file(backend, path, params).expect("model loads");
-    let ctx_params = LlamaContextParams::default().with_n_ctx(NonZeroU32::new(256)).with_n_threads(2).with_n_threads_batch(2);
+    let ctx_params =
+        LlamaContextParams::default().with_n_ctx(NonZeroU32::new(256)).with_n_threads(2).with_n_threads_batch(2).with_op_offload(false);
     let mut ctx = model.new_context(backend, ctx_params).expect("context");
     PROMPTS
         .iter()
@@ -33,8 +40,7 @@ fn greedy_outputs(backend: &LlamaBackend, path: &Path, params: &LlamaModelParams
             ctx.clear_kv_cache();
             let tokens = model.vocab().tokenize(prompt, AddBos::Always, false).unwrap();
             let mut sampler = LlamaSampler::greedy();
-            let generation = generate(&mut ctx, &mut sampler, &tokens, N_PREDICT, |_| true).unwrap();
-            generation.tokens
+            generate_exact(&mut ctx, &mut sampler, &tokens, N_PREDICT).unwrap().tokens
         })
         .collect()
 }
@@ -44,12 +50,12 @@ fn moe_matches_dense_with_experts_anywhere() {
     let backend = LlamaBackend::init().unwrap();
     let dense = require(dense_test_model());
     let moe = require(moe_test_model());
-    let base = LlamaModelParams::default().with_load_mode(LoadMode::Read);
+    let base = LlamaModelParams::default().with_load_mode(LoadMode::Read).with_n_gpu_layers(0);
 
     let reference = greedy_outputs(&backend, &dense, &base);
-    for (prompt, tokens) in PROMPTS.iter().zip(&reference) {
-        assert_eq!(tokens.len(), N_PREDICT, "dense model stopped early on {prompt:?}; pick prompts that run 32 tokens");
-    }
+    assert!(reference.iter().all(|tokens| tokens.len() == N_PREDICT));
+    // Not degenerate: the prompts lead to different continuations.
+    assert!(reference.windows(2).all(|w| w[0] != w[1]));
 
     let model = LlamaModel::load_from_file(&backend, &moe, &base).unwrap();
     let n_layer = model.n_layer() as usize;

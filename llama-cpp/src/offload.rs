@@ -396,39 +396,59 @@ impl OffloadPlan {
         let i_gpu_start = (n_layer + 1 - n_gpu_layers).max(0);
         let cpu = BufferType::Cpu.resolve()?;
 
-        let tensors = file
+        // The loader's choice for one tensor name: first matching override,
+        // else the layer split (input on the CPU, layers from i_gpu_start and
+        // the output on the GPU).
+        let place = |name: &str, layer: Option<u32>, as_output: bool| -> (Option<usize>, BuftPtr) {
+            let matched = regexes.iter().position(|re| re.is_match(name));
+            let buft = match (matched, default_gpu) {
+                (Some(i), _) => overrides[i].buft,
+                (None, None) => cpu,
+                (None, Some(gpu)) => {
+                    let on_gpu = match layer {
+                        Some(il) => i64::from(il) >= i_gpu_start,
+                        None if is_input_tensor(name) && !as_output => false,
+                        None => n_layer >= i_gpu_start,
+                    };
+                    if on_gpu {
+                        gpu
+                    } else {
+                        cpu
+                    }
+                }
+            };
+            (matched, buft)
+        };
+        let planned = |name: String, layer, ggml_type, n_bytes, (matched_override, buft): (Option<usize>, BuftPtr)| PlannedTensor {
+            name,
+            layer,
+            ggml_type,
+            n_bytes,
+            matched_override,
+            buffer_type: buft.name(),
+            device: buft.device_name(),
+        };
+        let mut tensors: Vec<PlannedTensor> = file
             .tensors
             .iter()
-            .map(|tensor| {
-                let layer = tensor_layer(&tensor.name);
-                let matched_override = regexes.iter().position(|re| re.is_match(&tensor.name));
-                let buft = match (matched_override, default_gpu) {
-                    (Some(i), _) => overrides[i].buft,
-                    (None, None) => cpu,
-                    (None, Some(gpu)) => {
-                        let on_gpu = match layer {
-                            Some(il) => i64::from(il) >= i_gpu_start,
-                            None if is_input_tensor(&tensor.name) => false,
-                            None => n_layer >= i_gpu_start,
-                        };
-                        if on_gpu {
-                            gpu
-                        } else {
-                            cpu
-                        }
-                    }
-                };
-                PlannedTensor {
-                    name: tensor.name.clone(),
-                    layer,
-                    ggml_type: tensor.ggml_type,
-                    n_bytes: tensor.n_bytes(),
-                    matched_override,
-                    buffer_type: buft.name(),
-                    device: buft.device_name(),
-                }
+            .map(|t| {
+                let layer = tensor_layer(&t.name);
+                planned(t.name.clone(), layer, t.ggml_type, t.n_bytes(), place(&t.name, layer, false))
             })
             .collect();
+        // Tied embeddings: without output.weight the loader uses token_embd
+        // as the output too, and allocates a second copy when the output
+        // layer's buffer type differs (e.g. token_embd in host memory, output
+        // on the GPU).
+        if file.tensor("output.weight").is_none() {
+            if let Some(embd) = file.tensor("token_embd.weight") {
+                let input = place(&embd.name, None, false).1;
+                let output = place(&embd.name, None, true);
+                if output.1 != input {
+                    tensors.push(planned(format!("{} (tied output copy)", embd.name), None, embd.ggml_type, embd.n_bytes(), output));
+                }
+            }
+        }
         Ok(Self { tensors, overrides: overrides.iter().map(|o| format!("{o:?}")).collect() })
     }
 

@@ -34,6 +34,8 @@ tar -C llama-cpp-sys -cJf "$out/llama.cpp.tar.xz" \
     --exclude='llama.cpp/ggml/src/ggml-metal' --exclude='llama.cpp/tools' --exclude='llama.cpp/pocs' \
     --exclude='llama.cpp/common' --exclude='llama.cpp/vendor' --exclude='llama.cpp/convert_hf_to_gguf.py' \
     llama.cpp
+# Rust binaries compress about 3x; transfers are limited to 64 MiB.
+tar -C "$out" -cJf "$out/bin.tar.xz" bin && rm -rf "$out/bin"
 cp scripts/gpu/run.sh "$out/"
 
 # The dense test model does not fit one transfer (64 MiB): two halves.

@@ -15,8 +15,9 @@ dist=$root/dist/gpu
 work=$root/gpu-work
 out=${OUT:-$root/gpu-out}
 mkdir -p "$work/models" "$out"
-bin=$dist/bin
+bin=$work/bin
 libs=$work/llama-build/bin
+[ -d "$bin" ] || tar -C "$work" -xJf "$dist/bin.tar.xz"
 
 log() { printf '\n### %s (%s)\n' "$*" "$(date +%T)" | tee -a "$out/steps.log"; }
 
@@ -49,6 +50,10 @@ PY
 }
 
 setup() {
+    # Libraries built by an earlier call on another machine, carried back.
+    if [ ! -f "$libs/libggml-cuda.so" ] && [ -f "$root/dist/gpu-libs/cuda-libs.tar.xz" ]; then
+        mkdir -p "$libs" && tar -C "$libs" -xJf "$root/dist/gpu-libs/cuda-libs.tar.xz"
+    fi
     if [ ! -f "$libs/libggml-cuda.so" ]; then
         log "building llama.cpp b10200 shared libraries with CUDA"
         rm -rf "$work/llama.cpp" && tar -C "$work" -xJf "$dist/llama.cpp.tar.xz"
@@ -60,6 +65,8 @@ setup() {
             -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF > "$out/cmake-configure.log" 2>&1
         cmake --build "$work/llama-build" -j16 > "$out/cmake-build.log" 2>&1
         echo "CUDA build: $((SECONDS - t0)) s" | tee -a "$out/steps.log"
+        # Keep them for later calls (the machine is released when idle).
+        tar -C "$libs" -cJf "$out/cuda-libs.tar.xz" $(cd "$libs" && ls *.so*) && ls -la "$out/cuda-libs.tar.xz"
     fi
     ls -la "$libs"/*.so* > "$out/libs.txt"
     hardware
@@ -79,7 +86,7 @@ test_moe() {
     log "placement and equivalence tests on the GPU"
     LLAMA_TEST_MODEL=$dense LLAMA_TEST_MOE_MODEL=$moe run_bin test_placement --test-threads 1 > "$out/test-placement.txt" 2>&1 || echo "placement test FAILED" | tee -a "$out/steps.log"
     LLAMA_TEST_MODEL=$dense LLAMA_TEST_MOE_MODEL=$moe run_bin test_moe_equivalence > "$out/test-equivalence.txt" 2>&1 || echo "equivalence test FAILED" | tee -a "$out/steps.log"
-    tail -3 "$out/test-placement.txt" "$out/test-equivalence.txt"
+    tail -n 3 "$out/test-placement.txt" "$out/test-equivalence.txt"
 }
 
 synth() { # preset file
@@ -101,6 +108,8 @@ bench() { # preset configs...
     for c in "$@"; do args+=(--config "$c"); done
     log "bench $preset: $*"
     run_bin bench_moe --model "$model" --runs 3 --json "$out/bench-$preset.json" "${args[@]}" > "$out/bench-$preset.txt" 2> "$out/bench-$preset.err" || echo "bench $preset FAILED" | tee -a "$out/steps.log"
+    # The disk (64 GiB) holds one large model at a time.
+    rm -f "$model"
 }
 
 for step in "$@"; do
