@@ -19,7 +19,7 @@ use llama_cpp::{
     list_llama_ggml_backend_devices, sys, LlamaBackend, LlamaBatch, LlamaContext, LlamaContextParams, LlamaModel, LlamaModelParams,
     LlamaSampler, LlamaToken, LoadMode,
 };
-use llama_cpp_rs_moe::measure::{ProcessMemory, Summary};
+use llama_cpp_rs_moe::measure::{physical_cores, ProcessMemory, Summary};
 use serde::Serialize;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -182,24 +182,6 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
         }
     }
     Ok(config)
-}
-
-fn physical_cores() -> i32 {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let mut cores = std::collections::BTreeSet::new();
-    let mut physical = String::new();
-    for line in cpuinfo.lines() {
-        if let Some(v) = line.strip_prefix("physical id") {
-            physical = v.trim_start_matches([' ', '\t', ':']).to_owned();
-        } else if let Some(v) = line.strip_prefix("core id") {
-            cores.insert(format!("{physical}/{}", v.trim_start_matches([' ', '\t', ':'])));
-        }
-    }
-    if cores.is_empty() {
-        std::thread::available_parallelism().map_or(4, |n| n.get() as i32)
-    } else {
-        cores.len() as i32
-    }
 }
 
 fn model_params(config: &Config) -> LlamaModelParams {

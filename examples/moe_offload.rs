@@ -17,7 +17,7 @@ use llama_cpp::{
     list_llama_ggml_backend_devices, AddBos, BufferMemory, BufferType, LlamaBackend, LlamaBackendDeviceType, LlamaChatMessage,
     LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, LoadMode, OffloadPlan, Special, TokenDecoder,
 };
-use llama_cpp_rs_moe::measure::{generate, percentile, Generation, ProcessMemory, Summary};
+use llama_cpp_rs_moe::measure::{generate, percentile, physical_cores, Generation, ProcessMemory, Summary};
 use llama_cpp_rs_moe::models::moe_test_model;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -301,29 +301,6 @@ fn offload_params(args: &Args) -> Result<LlamaModelParams> {
         params = params.with_tensor_override(pattern, BufferType::from_name(buft))?;
     }
     Ok(params)
-}
-
-/// Physical cores from /proc/cpuinfo (unique physical id + core id pairs).
-fn physical_cores() -> i32 {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let mut cores = std::collections::BTreeSet::new();
-    let mut physical = "";
-    for line in cpuinfo.lines() {
-        let mut kv = line.splitn(2, ':').map(str::trim);
-        match (kv.next(), kv.next()) {
-            (Some("physical id"), Some(v)) => physical = v,
-            (Some("core id"), Some(v)) => {
-                cores.insert(format!("{physical}/{v}"));
-            }
-            _ => {}
-        }
-    }
-    let logical = std::thread::available_parallelism().map_or(4, |n| n.get());
-    if cores.is_empty() {
-        logical as i32
-    } else {
-        cores.len().min(logical) as i32
-    }
 }
 
 fn model_facts(path: &Path, hash: bool) -> Result<ModelFacts> {

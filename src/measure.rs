@@ -51,6 +51,32 @@ pub fn percentile(samples: &[f64], q: f64) -> Option<f64> {
     Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64))
 }
 
+/// Physical cores (unique `physical id`/`core id` pairs of /proc/cpuinfo,
+/// at most the logical CPUs available); the logical count where /proc is
+/// missing. llama.cpp's C default of 4 threads cost 2.5x decode speed with
+/// experts on a 16-core host (docs/BENCHMARKS.md).
+pub fn physical_cores() -> i32 {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let mut cores = std::collections::BTreeSet::new();
+    let mut physical = "";
+    for line in cpuinfo.lines() {
+        let mut kv = line.splitn(2, ':').map(str::trim);
+        match (kv.next(), kv.next()) {
+            (Some("physical id"), Some(v)) => physical = v,
+            (Some("core id"), Some(v)) => {
+                cores.insert((physical, v));
+            }
+            _ => {}
+        }
+    }
+    let logical = std::thread::available_parallelism().map_or(4, |n| n.get());
+    if cores.is_empty() {
+        logical as i32
+    } else {
+        cores.len().min(logical) as i32
+    }
+}
+
 /// Resident and peak resident memory of this process, from /proc (Linux).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ProcessMemory {
