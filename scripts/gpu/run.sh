@@ -100,6 +100,18 @@ demo_gptoss() {
     run_bin moe_offload --model "$model" --cpu-moe --compare --runs 3 --n-predict 64 --no-sha256 --json "$out/demo-gptoss.json" -v > "$out/demo-gptoss.txt" 2>&1
 }
 
+# Out-of-memory behaviour and placement on the GPU with synthetic models.
+gpu_checks() {
+    local big=$work/models/gpt-oss-20b.gguf small=$work/models/qwen3-2l.gguf
+    synth gpt-oss-20b "$big"
+    log "GPU out of memory: context and model"
+    LLAMA_OOM_MODEL=$big run_bin test_gpu_oom --ignored --nocapture > "$out/test-gpu-oom.txt" 2>&1 || echo "gpu_oom test FAILED" | tee -a "$out/steps.log"
+    [ -f "$small" ] || "$bin/synth_moe" --preset qwen3-30b-a3b --layers 2 --output "$small" > /dev/null
+    log "placement tests with a 2-layer Qwen3-30B-A3B-shaped model"
+    LLAMA_TEST_MOE_MODEL=$small run_bin test_placement --test-threads 1 > "$out/test-placement-qwen3.txt" 2>&1 || echo "placement test FAILED" | tee -a "$out/steps.log"
+    tail -n 4 "$out/test-gpu-oom.txt" "$out/test-placement-qwen3.txt"
+}
+
 bench() { # preset configs...
     local preset=$1; shift
     local model=$work/models/$preset.gguf
@@ -107,7 +119,7 @@ bench() { # preset configs...
     local args=()
     for c in "$@"; do args+=(--config "$c"); done
     log "bench $preset: $*"
-    run_bin bench_moe --model "$model" --runs 3 --json "$out/bench-$preset.json" "${args[@]}" > "$out/bench-$preset.txt" 2> "$out/bench-$preset.err" || echo "bench $preset FAILED" | tee -a "$out/steps.log"
+    run_bin bench_moe --model "$model" --runs "${RUNS:-3}" --json "$out/bench-$preset.json" "${args[@]}" > "$out/bench-$preset.txt" 2> "$out/bench-$preset.err" || echo "bench $preset FAILED" | tee -a "$out/steps.log"
     # The disk (64 GiB) holds one large model at a time.
     rm -f "$model"
 }
@@ -120,6 +132,8 @@ for step in "$@"; do
         demo-gptoss) demo_gptoss ;;
         bench-gptoss) bench gpt-oss-20b gpu:ngl=999 cpu-moe:moe=all cpu-moe-mmap:moe=all,mmap=1 cpu-moe-4t:moe=all,threads=4 \
             cpu-moe-p2048:moe=all,prompt=2048 cpu-moe-noop:moe=all,op_offload=0 ncm12:moe=12 cpu-moe-ub512:moe=all,ubatch=512 ;;
+        gpu-checks) gpu_checks ;;
+        bench-gptoss-long) RUNS=8 bench gpt-oss-20b gpu:ngl=999 cpu-moe:moe=all ;;
         bench-phi) bench phi-3.5-moe gpu:ngl=999 cpu-moe:moe=all ;;
         bench-deepseek) bench deepseek-moe-16b gpu:ngl=999 cpu-moe:moe=all ;;
         bench-qwen3) bench qwen3-30b-a3b gpu:ngl=999 cpu-moe:moe=all ;;
