@@ -6,7 +6,9 @@
 # sources used are the ones inside the package: nothing from this repository.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-work=${DOWNSTREAM_DIR:-$repo/target/downstream}
+# Outside the repository: path dependencies under a workspace root would
+# silently become members of that workspace.
+work=${DOWNSTREAM_DIR:-${TMPDIR:-/tmp}/llama-cpp-downstream}
 model=${LLAMA_TEST_MODEL:-$repo/models/SmolLM2-135M-Instruct.Q4_1.gguf}
 rm -rf "$work/unpacked" "$work/hello-moe" && mkdir -p "$work/unpacked"
 
@@ -22,6 +24,7 @@ safe_dir=$(ls -d "$work"/unpacked/llama-cpp-[0-9]*)
 cd "$work"
 cargo new --quiet hello-moe
 cd hello-moe
+export CARGO_TARGET_DIR=$work/target
 cargo add --quiet --path "$safe_dir"
 cat >> Cargo.toml <<TOML
 
