@@ -25,12 +25,14 @@ cd "$work"
 cargo new --quiet hello-moe
 cd hello-moe
 export CARGO_TARGET_DIR=$work/target
-cargo add --quiet --path "$safe_dir"
+# The patch goes in first: `cargo add` resolves the new dependency's own
+# dependencies, and llama-cpp-sys is not on the registry.
 cat >> Cargo.toml <<TOML
 
 [patch.crates-io]
 llama-cpp-sys = { path = "$sys_dir" }
 TOML
+cargo add --quiet --path "$safe_dir"
 cat > src/main.rs <<'RS'
 use llama_cpp::{AddBos, LlamaBackend, LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, LlamaBatch, Special};
 use std::num::NonZeroU32;
