@@ -364,7 +364,7 @@ fn dry_run(backend: &LlamaBackend, args: &Args, facts: &ModelFacts, params: &Lla
         }
         Err(err) => println!("(simulated allocation unavailable: {err})"),
     }
-    print_devices("devices now", &list_llama_ggml_backend_devices().iter().map(|d| (d.name.clone(), d.memory_free as u64, d.memory_total as u64)).collect::<Vec<_>>());
+    print_devices("devices now", &device_snapshot());
     Ok(())
 }
 

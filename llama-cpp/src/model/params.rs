@@ -36,6 +36,16 @@ pub enum LoadMode {
 }
 
 impl LoadMode {
+    /// The mode for mmap on/off and mlock on/off (direct I/O is neither).
+    fn from_flags(mmap: bool, mlock: bool) -> Self {
+        match (mmap, mlock) {
+            (true, false) => Self::Mmap,
+            (true, true) => Self::MmapMlock,
+            (false, false) => Self::Read,
+            (false, true) => Self::Mlock,
+        }
+    }
+
     fn to_raw(self) -> sys::llama_load_mode {
         match self {
             Self::Read => sys::LLAMA_LOAD_MODE_NONE,
@@ -187,23 +197,13 @@ impl LlamaModelParams {
 
     /// Shorthand for mmap on/off, keeping mlock as set.
     pub fn with_use_mmap(self, use_mmap: bool) -> Self {
-        let mode = match (use_mmap, self.uses_mlock()) {
-            (true, false) => LoadMode::Mmap,
-            (true, true) => LoadMode::MmapMlock,
-            (false, false) => LoadMode::Read,
-            (false, true) => LoadMode::Mlock,
-        };
+        let mode = LoadMode::from_flags(use_mmap, self.uses_mlock());
         self.with_load_mode(mode)
     }
 
     /// Locks the weights in RAM, keeping mmap as set.
     pub fn with_use_mlock(self, use_mlock: bool) -> Self {
-        let mode = match (self.uses_mmap(), use_mlock) {
-            (true, false) => LoadMode::Mmap,
-            (true, true) => LoadMode::MmapMlock,
-            (false, false) => LoadMode::Read,
-            (false, true) => LoadMode::Mlock,
-        };
+        let mode = LoadMode::from_flags(self.uses_mmap(), use_mlock);
         self.with_load_mode(mode)
     }
 
