@@ -4,7 +4,7 @@
 
 use llama_cpp::gguf::{GgmlType, GgufFile, GgufValue, GgufWriter};
 use llama_cpp::{
-    AddBos, BufferType, LlamaBackend, LlamaBatch, LlamaContextParams, LlamaError, LlamaModel, LlamaModelParams, LlamaSampler, LlamaToken,
+    AddBos, BufferType, CpuThreadPool, LlamaBackend, LlamaBatch, LlamaContextParams, LlamaError, LlamaModel, LlamaModelParams, LlamaSampler, LlamaToken,
     LoadMode, ParamOverrideValue, Special,
 };
 use llama_cpp_rs_moe::measure::generate;
@@ -105,6 +105,8 @@ fn bad_generation_input_is_an_error() {
         ("n_batch 0", ctx_params().with_n_batch(0)),
         ("n_ubatch 0", ctx_params().with_n_ubatch(0)),
         ("threads 0", ctx_params().with_n_threads(0)),
+        ("threads 513", ctx_params().with_n_threads(513)),
+        ("batch threads 513, per-graph pool", ctx_params().with_n_threads_batch(513).with_cpu_thread_pool(CpuThreadPool::PerGraph)),
     ] {
         assert!(matches!(model.new_context(&backend, params), Err(LlamaError::InvalidParameter { .. })), "{what}");
     }

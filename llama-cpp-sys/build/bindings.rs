@@ -21,10 +21,11 @@ pub fn generate(source: &LlamaSource) {
         .allowlist_function("ggml_backend_.*")
         .allowlist_function("gguf_.*")
         .allowlist_function("ggml_(type_name|type_size|blck_size|row_size|log_set|cpu_has_.*)")
+        .allowlist_function("ggml_threadpool_.*")
         .allowlist_type("llama_.*")
-        .allowlist_type("ggml_(type|log_level|backend_.*)")
+        .allowlist_type("ggml_(type|log_level|backend_.*|threadpool_params|sched_priority)")
         .allowlist_var("LLAMA_.*")
-        .allowlist_var("GGML_(MAX_DIMS|DEFAULT_N_THREADS)")
+        .allowlist_var("GGML_(MAX_DIMS|MAX_N_THREADS|DEFAULT_N_THREADS)")
         // FILE's layout is libc's business; the few functions taking one see
         // it as opaque (src/lib.rs), which keeps the bindings portable.
         .blocklist_type("FILE|_IO_.*")

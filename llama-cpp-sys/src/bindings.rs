@@ -17,6 +17,7 @@ pub type ggml_log_callback = ::std::option::Option<
         user_data: *mut ::std::os::raw::c_void,
     ),
 >;
+pub type ggml_sched_priority = ::std::os::raw::c_int;
 pub type ggml_threadpool_t = *mut ggml_threadpool;
 pub type ggml_backend_buffer_type_t = *mut ggml_backend_buffer_type;
 pub type ggml_backend_buffer_t = *mut ggml_backend_buffer;
@@ -170,6 +171,16 @@ pub struct ggml_tensor {
     pub name: [::std::os::raw::c_char; 64usize],
     pub extra: *mut ::std::os::raw::c_void,
     pub padding: [::std::os::raw::c_char; 8usize],
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct ggml_threadpool_params {
+    pub cpumask: [bool; 512usize],
+    pub n_threads: ::std::os::raw::c_int,
+    pub prio: ggml_sched_priority,
+    pub poll: u32,
+    pub strict_cpu: bool,
+    pub paused: bool,
 }
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
@@ -555,6 +566,7 @@ pub struct ggml_backend_buffer {
     pub _address: u8,
 }
 pub const GGML_MAX_DIMS: u32 = 4;
+pub const GGML_MAX_N_THREADS: u32 = 512;
 pub const GGML_DEFAULT_N_THREADS: u32 = 4;
 pub const LLAMA_DEFAULT_SEED: u32 = 4294967295;
 pub const LLAMA_TOKEN_NULL: i32 = -1;
@@ -739,6 +751,29 @@ const _: () = {
     ["Offset of field: ggml_tensor::extra"][::std::mem::offset_of!(ggml_tensor, extra) - 320usize];
     ["Offset of field: ggml_tensor::padding"]
         [::std::mem::offset_of!(ggml_tensor, padding) - 328usize];
+};
+pub const GGML_SCHED_PRIO_LOW: ggml_sched_priority = -1;
+pub const GGML_SCHED_PRIO_NORMAL: ggml_sched_priority = 0;
+pub const GGML_SCHED_PRIO_MEDIUM: ggml_sched_priority = 1;
+pub const GGML_SCHED_PRIO_HIGH: ggml_sched_priority = 2;
+pub const GGML_SCHED_PRIO_REALTIME: ggml_sched_priority = 3;
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of ggml_threadpool_params"][::std::mem::size_of::<ggml_threadpool_params>() - 528usize];
+    ["Alignment of ggml_threadpool_params"]
+        [::std::mem::align_of::<ggml_threadpool_params>() - 4usize];
+    ["Offset of field: ggml_threadpool_params::cpumask"]
+        [::std::mem::offset_of!(ggml_threadpool_params, cpumask) - 0usize];
+    ["Offset of field: ggml_threadpool_params::n_threads"]
+        [::std::mem::offset_of!(ggml_threadpool_params, n_threads) - 512usize];
+    ["Offset of field: ggml_threadpool_params::prio"]
+        [::std::mem::offset_of!(ggml_threadpool_params, prio) - 516usize];
+    ["Offset of field: ggml_threadpool_params::poll"]
+        [::std::mem::offset_of!(ggml_threadpool_params, poll) - 520usize];
+    ["Offset of field: ggml_threadpool_params::strict_cpu"]
+        [::std::mem::offset_of!(ggml_threadpool_params, strict_cpu) - 524usize];
+    ["Offset of field: ggml_threadpool_params::paused"]
+        [::std::mem::offset_of!(ggml_threadpool_params, paused) - 525usize];
 };
 pub const GGML_BACKEND_BUFFER_USAGE_ANY: ggml_backend_buffer_usage = 0;
 pub const GGML_BACKEND_BUFFER_USAGE_WEIGHTS: ggml_backend_buffer_usage = 1;
@@ -1406,6 +1441,15 @@ impl Default for ggml_tensor {
         }
     }
 }
+impl Default for ggml_threadpool_params {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
 impl Default for ggml_backend_dev_props {
     fn default() -> Self {
         let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
@@ -1600,6 +1644,23 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     pub fn ggml_log_set(log_callback: ggml_log_callback, user_data: *mut ::std::os::raw::c_void);
+}
+unsafe extern "C" {
+    pub fn ggml_threadpool_params_default(
+        n_threads: ::std::os::raw::c_int,
+    ) -> ggml_threadpool_params;
+}
+unsafe extern "C" {
+    pub fn ggml_threadpool_params_init(
+        p: *mut ggml_threadpool_params,
+        n_threads: ::std::os::raw::c_int,
+    );
+}
+unsafe extern "C" {
+    pub fn ggml_threadpool_params_match(
+        p0: *const ggml_threadpool_params,
+        p1: *const ggml_threadpool_params,
+    ) -> bool;
 }
 unsafe extern "C" {
     pub fn ggml_backend_alloc_ctx_tensors_from_buft_size(
@@ -2167,6 +2228,22 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     pub fn ggml_backend_cpu_buffer_type() -> ggml_backend_buffer_type_t;
+}
+unsafe extern "C" {
+    pub fn ggml_threadpool_new(params: *mut ggml_threadpool_params) -> *mut ggml_threadpool;
+}
+unsafe extern "C" {
+    pub fn ggml_threadpool_free(threadpool: *mut ggml_threadpool);
+}
+unsafe extern "C" {
+    pub fn ggml_threadpool_get_n_threads(threadpool: *mut ggml_threadpool)
+    -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn ggml_threadpool_pause(threadpool: *mut ggml_threadpool);
+}
+unsafe extern "C" {
+    pub fn ggml_threadpool_resume(threadpool: *mut ggml_threadpool);
 }
 unsafe extern "C" {
     pub fn ggml_cpu_has_sse3() -> ::std::os::raw::c_int;

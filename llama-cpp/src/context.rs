@@ -4,6 +4,7 @@ use crate::backend::{clear_last_error, take_last_error};
 use crate::batch::LlamaBatch;
 use crate::error::{LlamaError, Result};
 use crate::offload::{read_breakdown, BufferMemory};
+use crate::thread_pool::{CpuThreadPool, ThreadPool};
 use crate::{sys, LlamaBackend, LlamaModel};
 use std::num::NonZeroU32;
 use std::ptr::NonNull;
@@ -32,6 +33,7 @@ pub enum FlashAttention {
 #[derive(Debug, Clone)]
 pub struct LlamaContextParams {
     raw: sys::llama_context_params,
+    cpu_thread_pool: CpuThreadPool,
 }
 
 // SAFETY: the struct's pointer fields (callbacks, samplers) are never set by
@@ -43,7 +45,7 @@ unsafe impl Sync for LlamaContextParams {}
 impl Default for LlamaContextParams {
     fn default() -> Self {
         // SAFETY: returns a plain struct by value.
-        Self { raw: unsafe { sys::llama_context_default_params() } }
+        Self { raw: unsafe { sys::llama_context_default_params() }, cpu_thread_pool: CpuThreadPool::default() }
     }
 }
 
@@ -104,6 +106,13 @@ impl LlamaContextParams {
         self
     }
 
+    /// How the CPU backend keeps its worker threads (default: one pool per
+    /// context, see [`CpuThreadPool`]).
+    pub fn with_cpu_thread_pool(mut self, pool: CpuThreadPool) -> Self {
+        self.cpu_thread_pool = pool;
+        self
+    }
+
     /// Skip llama.cpp's internal timing.
     pub fn with_no_perf(mut self, no_perf: bool) -> Self {
         self.raw.no_perf = no_perf;
@@ -135,6 +144,11 @@ impl LlamaContextParams {
         self.raw.n_threads_batch
     }
 
+    /// The CPU thread-pool policy.
+    pub fn cpu_thread_pool(&self) -> CpuThreadPool {
+        self.cpu_thread_pool
+    }
+
     fn validate(&self) -> Result<()> {
         let invalid = |name, reason: &str| Err(LlamaError::InvalidParameter { name, reason: reason.into() });
         if self.raw.n_batch == 0 {
@@ -145,6 +159,10 @@ impl LlamaContextParams {
         }
         if self.raw.n_threads < 1 || self.raw.n_threads_batch < 1 {
             return invalid("n_threads", "must be at least 1");
+        }
+        // ggml asserts beyond this (its thread masks are fixed-size arrays).
+        if self.raw.n_threads.max(self.raw.n_threads_batch) > sys::GGML_MAX_N_THREADS as i32 {
+            return Err(LlamaError::InvalidParameter { name: "n_threads", reason: format!("at most {} threads", sys::GGML_MAX_N_THREADS) });
         }
         Ok(())
     }
@@ -170,6 +188,9 @@ pub struct LlamaContext<'model> {
     n_ctx: u32,
     /// `logits[i]` of the last decoded batch: whether token i has logits.
     outputs: Vec<bool>,
+    /// Attached to `raw`; dropped after `raw` is freed (fields drop after
+    /// `Drop::drop` runs).
+    thread_pool: Option<ThreadPool>,
 }
 
 // SAFETY: a llama_context may move between threads; it is used through
@@ -180,6 +201,12 @@ impl LlamaModel {
     /// Creates a context (KV cache and compute buffers) for this model.
     pub fn new_context(&self, _backend: &LlamaBackend, params: LlamaContextParams) -> Result<LlamaContext<'_>> {
         params.validate()?;
+        let thread_pool = match params.cpu_thread_pool {
+            // One pool serves both: ggml runs a graph on at most the threads
+            // the context asks for, up to the pool's size.
+            CpuThreadPool::PerContext => Some(ThreadPool::new(params.raw.n_threads.max(params.raw.n_threads_batch))?),
+            CpuThreadPool::PerGraph => None,
+        };
         clear_last_error();
         // SAFETY: the model is valid and outlives the context (borrow); the
         // params struct holds no pointers.
@@ -189,7 +216,12 @@ impl LlamaModel {
         })?;
         // SAFETY: raw is a live context.
         let n_ctx = unsafe { sys::llama_n_ctx(raw.as_ptr()) };
-        Ok(LlamaContext { raw, model: self, n_ctx, outputs: Vec::new() })
+        if let Some(pool) = &thread_pool {
+            // SAFETY: both are live; the context stores the pointer, and the
+            // pool outlives the context (it is dropped after llama_free).
+            unsafe { sys::llama_attach_threadpool(raw.as_ptr(), pool.as_ptr(), pool.as_ptr()) };
+        }
+        Ok(LlamaContext { raw, model: self, n_ctx, outputs: Vec::new(), thread_pool })
     }
 }
 
@@ -250,6 +282,14 @@ impl<'model> LlamaContext<'model> {
             -1 => Err(LlamaError::Decode { code, reason: "invalid input batch (see the log)" }),
             _ => Err(LlamaError::Decode { code, reason: "error while computing the graph (out of memory?)" }),
         }
+    }
+
+    /// Waits until the GPU has finished the last [`decode`](Self::decode).
+    /// `decode` may return while the GPU still computes; reading logits
+    /// waits anyway, so only timing code needs this.
+    pub fn synchronize(&mut self) {
+        // SAFETY: the context is live and exclusively borrowed.
+        unsafe { sys::llama_synchronize(self.raw.as_ptr()) }
     }
 
     /// Logits of token `i` of the last decoded batch (`n_vocab` floats).
@@ -322,6 +362,6 @@ impl Drop for LlamaContext<'_> {
 
 impl std::fmt::Debug for LlamaContext<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LlamaContext").field("n_ctx", &self.n_ctx).finish()
+        f.debug_struct("LlamaContext").field("n_ctx", &self.n_ctx).field("thread_pool", &self.thread_pool.is_some()).finish()
     }
 }

@@ -54,6 +54,7 @@ pub mod gguf;
 mod model;
 pub mod offload;
 mod sampling;
+mod thread_pool;
 mod vocab;
 
 pub use backend::LlamaBackend;
@@ -65,4 +66,5 @@ pub use model::params::{LlamaModelParams, LlamaSplitMode, LoadMode, ParamOverrid
 pub use model::{LlamaChatMessage, LlamaModel};
 pub use offload::{BufferMemory, BufferType, OffloadPlan, PlannedTensor, TensorOverride};
 pub use sampling::LlamaSampler;
+pub use thread_pool::CpuThreadPool;
 pub use vocab::{AddBos, LlamaToken, LlamaVocab, Special, TokenDecoder};
