@@ -16,7 +16,7 @@
 use anyhow::{bail, Context as _, Result};
 use clap::Parser;
 use llama_cpp::{
-    list_llama_ggml_backend_devices, sys, LlamaBackend, LlamaBatch, LlamaContext, LlamaContextParams, LlamaModel, LlamaModelParams,
+    list_llama_ggml_backend_devices, sys, CpuThreadPool, FlashAttention, LlamaBackend, LlamaBatch, LlamaContext, LlamaContextParams, LlamaModel, LlamaModelParams,
     LlamaSampler, LlamaToken, LoadMode,
 };
 use llama_cpp_rs_moe::measure::{physical_cores, ProcessMemory, Summary};
@@ -32,7 +32,9 @@ struct Args {
     #[arg(long)]
     model: PathBuf,
     /// NAME:key=value,... with keys ngl, moe (all|N), mmap (0|1), threads,
-    /// batch, ubatch, op_offload (0|1), prompt, gen. Repeatable.
+    /// batch, ubatch, op_offload (0|1), pool (context|graph), fa (auto|on|off),
+    /// ctx (default prompt + gen + 16), prompt, gen. Repeatable; consecutive
+    /// configs with the same ngl, moe and mmap share one loaded model.
     #[arg(long = "config", required = true)]
     configs: Vec<String>,
     /// Prompt tokens (default for every config).
@@ -65,8 +67,19 @@ struct Config {
     batch: u32,
     ubatch: u32,
     op_offload: bool,
+    thread_pool: String,
+    flash_attention: String,
+    /// Context length; `None`: prompt + gen + 16.
+    n_ctx: Option<u32>,
     prompt: usize,
     gen: usize,
+}
+
+impl Config {
+    /// What decides the loaded model (the rest is per context).
+    fn model_key(&self) -> (u32, Option<String>, bool) {
+        (self.n_gpu_layers, self.cpu_moe.clone(), self.mmap)
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -94,6 +107,8 @@ struct ConfigResult {
     load_seconds: f64,
     buffers: Vec<Buffer>,
     device_used_bytes: Vec<(String, i64)>,
+    /// After the runs, including the backends' compute-time allocations.
+    device_used_after_runs: Vec<(String, i64)>,
     rss_after_load: u64,
     rss_peak: u64,
     rust: LoopStats,
@@ -139,8 +154,14 @@ fn main() -> Result<()> {
     let default_threads = args.threads.unwrap_or_else(physical_cores);
     let configs = args.configs.iter().map(|spec| parse_config(spec, &args, default_threads)).collect::<Result<Vec<_>>>()?;
     let mut results = Vec::new();
+    let mut loaded: Option<LoadedModel> = None;
     for config in configs {
-        let result = run_config(&backend, &args, config)?;
+        if loaded.as_ref().is_none_or(|l| l.key != config.model_key()) {
+            // Free the previous model's memory before loading the next.
+            drop(loaded.take());
+            loaded = Some(LoadedModel::load(&backend, &args, &config)?);
+        }
+        let result = run_config(&backend, loaded.as_ref().expect("loaded above"), &args, config)?;
         print_result(&result);
         results.push(result);
         if let Some(path) = &args.json {
@@ -162,6 +183,9 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
         batch: 2048,
         ubatch: 2048,
         op_offload: true,
+        thread_pool: "context".into(),
+        flash_attention: "auto".into(),
+        n_ctx: None,
         prompt: args.prompt,
         gen: args.gen,
     };
@@ -176,6 +200,9 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
             "batch" => config.batch = value.parse()?,
             "ubatch" => config.ubatch = value.parse()?,
             "op_offload" => config.op_offload = flag(),
+            "pool" if ["context", "graph"].contains(&value) => config.thread_pool = value.to_owned(),
+            "fa" if ["auto", "on", "off"].contains(&value) => config.flash_attention = value.to_owned(),
+            "ctx" => config.n_ctx = Some(value.parse()?),
             "prompt" => config.prompt = value.parse()?,
             "gen" => config.gen = value.parse()?,
             other => bail!("{spec}: unknown key {other:?}"),
@@ -199,20 +226,43 @@ fn device_free() -> Vec<(String, i64)> {
     list_llama_ggml_backend_devices().into_iter().map(|d| (d.name, d.memory_free as i64)).collect()
 }
 
-fn run_config(backend: &LlamaBackend, args: &Args, config: Config) -> Result<ConfigResult> {
+/// A model with what was measured while loading it.
+struct LoadedModel {
+    key: (u32, Option<String>, bool),
+    model: LlamaModel,
+    load_seconds: f64,
+    rss_after_load: u64,
+    /// Device free memory before the load.
+    free_before: Vec<(String, i64)>,
+}
+
+impl LoadedModel {
+    fn load(backend: &LlamaBackend, args: &Args, config: &Config) -> Result<Self> {
+        eprintln!("== loading for {} ==", config.name);
+        let free_before = device_free();
+        let start = Instant::now();
+        let model = LlamaModel::load_from_file(backend, &args.model, &model_params(config))?;
+        let load_seconds = start.elapsed().as_secs_f64();
+        Ok(Self { key: config.model_key(), model, load_seconds, rss_after_load: ProcessMemory::read().rss, free_before })
+    }
+}
+
+fn run_config(backend: &LlamaBackend, loaded: &LoadedModel, args: &Args, config: Config) -> Result<ConfigResult> {
     eprintln!("== {} ==", config.name);
-    let free_before = device_free();
-    let start = Instant::now();
-    let model = LlamaModel::load_from_file(backend, &args.model, &model_params(&config))?;
-    let load_seconds = start.elapsed().as_secs_f64();
-    let rss_after_load = ProcessMemory::read().rss;
+    let LoadedModel { model, load_seconds, rss_after_load, free_before, .. } = loaded;
     let ctx_params = LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new((config.prompt + config.gen + 16) as u32))
+        .with_n_ctx(NonZeroU32::new(config.n_ctx.unwrap_or((config.prompt + config.gen + 16) as u32)))
         .with_n_batch(config.batch)
         .with_n_ubatch(config.ubatch.min(config.batch))
         .with_n_threads(config.threads)
         .with_n_threads_batch(config.threads)
-        .with_op_offload(config.op_offload);
+        .with_op_offload(config.op_offload)
+        .with_cpu_thread_pool(if config.thread_pool == "graph" { CpuThreadPool::PerGraph } else { CpuThreadPool::PerContext })
+        .with_flash_attention(match config.flash_attention.as_str() {
+            "on" => FlashAttention::Enabled,
+            "off" => FlashAttention::Disabled,
+            _ => FlashAttention::Auto,
+        });
     let mut ctx = model.new_context(backend, ctx_params)?;
     let free_after = device_free();
     let buffers = ctx
@@ -244,6 +294,10 @@ fn run_config(backend: &LlamaBackend, args: &Args, config: Config) -> Result<Con
     }
     // SAFETY: created above, used only by c_run, freed once.
     unsafe { sys::llama_sampler_free(c_sampler) };
+    // Also what backends allocated while computing (the CUDA memory pool
+    // grows on first use): the peak to plan for.
+    let free_after_runs = device_free();
+    let device_used_after_runs = free_before.iter().zip(&free_after_runs).map(|((name, before), (_, after))| (name.clone(), before - after)).collect();
 
     let rust = loop_stats(&rust, config.prompt);
     let c = (!args.no_c).then(|| loop_stats(&c, config.prompt));
@@ -252,10 +306,11 @@ fn run_config(backend: &LlamaBackend, args: &Args, config: Config) -> Result<Con
         rust_over_c_prompt: c.as_ref().and_then(|c| ratio(&rust.prompt_tps_summary, &c.prompt_tps_summary)),
         rust_over_c_decode: c.as_ref().and_then(|c| ratio(&rust.decode_tps_summary, &c.decode_tps_summary)),
         config,
-        load_seconds,
+        load_seconds: *load_seconds,
         buffers,
         device_used_bytes,
-        rss_after_load,
+        device_used_after_runs,
+        rss_after_load: *rss_after_load,
         rss_peak: ProcessMemory::read().peak_rss,
         rust,
         c,
@@ -276,6 +331,8 @@ fn rust_run(ctx: &mut LlamaContext<'_>, prompt: &[LlamaToken], gen: usize, n_bat
         }
         ctx.decode(&mut batch)?;
     }
+    // decode returns once the GPU has its work: wait for the GPU.
+    ctx.synchronize();
     let prompt_ms = t0.elapsed().as_secs_f64() * 1e3;
     let mut token = sampler.sample(ctx, -1)?;
     let t_first = Instant::now();
@@ -322,15 +379,16 @@ fn gib(bytes: u64) -> f64 {
 fn print_result(r: &ConfigResult) {
     let c = &r.config;
     println!(
-        "\n## {} (ngl {}, moe {:?}, mmap {}, threads {}, batch {}, ubatch {}, op_offload {}, prompt {}, gen {})",
-        c.name, c.n_gpu_layers, c.cpu_moe, c.mmap, c.threads, c.batch, c.ubatch, c.op_offload, c.prompt, c.gen
+        "\n## {} (ngl {}, moe {:?}, mmap {}, threads {}, batch {}, ubatch {}, op_offload {}, pool {}, fa {}, ctx {:?}, prompt {}, gen {})",
+        c.name, c.n_gpu_layers, c.cpu_moe, c.mmap, c.threads, c.batch, c.ubatch, c.op_offload, c.thread_pool, c.flash_attention, c.n_ctx, c.prompt, c.gen
     );
     println!("load {:.2} s, RSS after load {:.2} GiB, peak {:.2} GiB", r.load_seconds, gib(r.rss_after_load), gib(r.rss_peak));
     for b in &r.buffers {
         println!("  {:<12} {:<6} weights {:>8.3} GiB  KV {:>7.3} GiB  compute {:>7.3} GiB", b.buffer_type, b.device, gib(b.weights), gib(b.kv), gib(b.compute));
     }
-    for (name, used) in &r.device_used_bytes {
-        println!("  device {name}: {:.3} GiB used by load + context", *used as f64 / (1u64 << 30) as f64);
+    for ((name, used), (_, after_runs)) in r.device_used_bytes.iter().zip(&r.device_used_after_runs) {
+        let gib = |bytes: i64| bytes as f64 / (1u64 << 30) as f64;
+        println!("  device {name}: {:.3} GiB used by load + context, {:.3} GiB after the runs", gib(*used), gib(*after_runs));
     }
     let show = |label: &str, s: &LoopStats| {
         let f = |x: &Option<Summary>| x.map_or("n/a".into(), |s| format!("{:.1} ± {:.1}", s.mean, s.sd));

@@ -181,6 +181,8 @@ fn generate_inner(
         }
         ctx.decode(&mut batch)?;
     }
+    // decode returns once the GPU has its work; the prompt is done when the GPU is.
+    ctx.synchronize();
     let prompt_time = start.elapsed();
     let first_logits = if prompt.is_empty() { Vec::new() } else { ctx.get_logits_ith(-1)?.to_vec() };
     let vocab = ctx.model().vocab();

@@ -40,6 +40,8 @@ reference_result reference_run(struct llama_context * ctx, struct llama_sampler 
             return r;
         }
     }
+    // llama_decode returns once the GPU has its work: wait for the GPU.
+    llama_synchronize(ctx);
     r.prompt_ms = now_ms() - t0;
     llama_token token = llama_sampler_sample(greedy, ctx, -1);
     const double t_first = now_ms();
