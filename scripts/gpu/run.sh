@@ -5,7 +5,11 @@
 # result goes to $OUT.
 #
 # Usage: dist/gpu/run.sh STEP [STEP...]
-#   setup        build the CUDA libraries (kept in gpu-work/ while the machine stays warm)
+#   setup        build the CUDA libraries (kept in gpu-work/ while the machine stays warm;
+#                also returned in parts under $OUT, to be carried as dist/gpu-libs next time)
+#   h2d          host-to-device copy bandwidth (pinned and pageable)
+#   sweep-*      GPT-OSS-20B --cpu-moe settings sweeps (see the case list at the end)
+#   collect      bundle every result of this call into $OUT/results.tgz (the tool returns 8 files at most)
 #   test-moe     assemble + upcycle SmolLM2 (both halves carried), run moe_offload and the placement test
 #   demo-gptoss  write a GPT-OSS-20B-shaped model, run moe_offload with and without --cpu-moe
 #   bench-gptoss | bench-phi | bench-deepseek | bench-qwen3   the benchmark sweeps
@@ -13,8 +17,10 @@ set -euo pipefail
 root=$(pwd)
 dist=$root/dist/gpu
 work=$root/gpu-work
-out=${OUT:-$root/gpu-out}
-mkdir -p "$work/models" "$out"
+# Results of this call; `collect` bundles them for the return trip.
+out=$work/out
+ret=${OUT:-$root/gpu-out}
+mkdir -p "$work/models" "$out" "$ret"
 bin=$work/bin
 libs=$work/llama-build/bin
 [ -d "$bin" ] || tar -C "$work" -xJf "$dist/bin.tar.xz"
@@ -50,9 +56,10 @@ PY
 }
 
 setup() {
-    # Libraries built by an earlier call on another machine, carried back.
-    if [ ! -f "$libs/libggml-cuda.so" ] && [ -f "$root/dist/gpu-libs/cuda-libs.tar.xz" ]; then
-        mkdir -p "$libs" && tar -C "$libs" -xJf "$root/dist/gpu-libs/cuda-libs.tar.xz"
+    # Libraries built by an earlier call on another machine, carried back in parts.
+    if [ ! -f "$libs/libggml-cuda.so" ] && ls "$root"/dist/gpu-libs/cuda-libs.tar.xz.part-* > /dev/null 2>&1; then
+        log "unpacking carried CUDA libraries"
+        mkdir -p "$libs" && cat "$root"/dist/gpu-libs/cuda-libs.tar.xz.part-* | tar -C "$libs" -xJf -
     fi
     if [ ! -f "$libs/libggml-cuda.so" ]; then
         log "building llama.cpp b10200 shared libraries with CUDA"
@@ -65,14 +72,47 @@ setup() {
             -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF > "$out/cmake-configure.log" 2>&1
         cmake --build "$work/llama-build" -j16 > "$out/cmake-build.log" 2>&1
         echo "CUDA build: $((SECONDS - t0)) s" | tee -a "$out/steps.log"
-        # Keep them for later calls (the machine is released when idle).
-        tar -C "$libs" -cJf "$out/cuda-libs.tar.xz" $(cd "$libs" && ls *.so*) && ls -la "$out/cuda-libs.tar.xz"
+        # The CPU backend without OpenMP (ggml's own thread pool), as the
+        # crate's default build has it: only libggml-cpu differs, same ABI.
+        cmake -S "$work/llama.cpp" -B "$work/noomp-build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
+            -DGGML_NATIVE=ON -DGGML_OPENMP=OFF -DGGML_CCACHE=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_COMMON=OFF \
+            -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
+            > "$out/cmake-noomp.log" 2>&1
+        cmake --build "$work/noomp-build" -j16 --target ggml-cpu >> "$out/cmake-noomp.log" 2>&1
+        mkdir -p "$libs/noomp" && cp "$work/noomp-build/bin/libggml-cpu.so" "$libs/noomp/"
+        echo "CUDA + no-OpenMP CPU builds: $((SECONDS - t0)) s" | tee -a "$out/steps.log"
+        # Returned in parts of 15 MiB (the tool returns files of 16 MiB at most);
+        # carried as dist/gpu-libs/ they save the next cold machine the build.
+        (cd "$libs" && tar -cf - *.so* noomp) | xz -T16 -6 | split -b 15M - "$ret/cuda-libs.tar.xz.part-"
+        ls -la "$ret"
     fi
     ls -la "$libs"/*.so* > "$out/libs.txt"
     hardware
 }
 
 run_bin() { LD_LIBRARY_PATH=$libs "$bin/$1" "${@:2}"; }
+
+h2d() {
+    nvcc -O2 -arch=sm_90 -o "$work/h2d" "$dist/h2d_bandwidth.cu" && "$work/h2d" | tee "$out/h2d-bandwidth.txt"
+}
+
+# One bench_moe process on GPT-OSS-20B shapes, Rust loop only unless WITH_C=1:
+# sweep LABEL [VAR=value...] -- CONFIG...  (consecutive configs share the model)
+sweep() {
+    local label=$1; shift
+    local envs=()
+    while [ "$1" != "--" ]; do envs+=("$1"); shift; done; shift
+    local model=$work/models/gpt-oss-20b.gguf
+    synth gpt-oss-20b "$model"
+    local args=()
+    for c in "$@"; do args+=(--config "$c"); done
+    [ "${WITH_C:-0}" = 1 ] || args+=(--no-c)
+    log "sweep $label: ${envs[*]} $*"
+    env LD_LIBRARY_PATH="$libs" RUST_LOG=info "${envs[@]}" "$bin/bench_moe" --model "$model" --runs "${RUNS:-3}" \
+        --json "$out/sweep-$label.json" "${args[@]}" > "$out/sweep-$label.txt" 2> "$out/sweep-$label.err" \
+        || echo "sweep $label FAILED" | tee -a "$out/steps.log"
+    grep -E "^##|device|rust|Rust/C|^c " "$out/sweep-$label.txt" || true
+}
 
 test_moe() {
     local dense=$work/models/SmolLM2-135M-Instruct.Q4_1.gguf moe=$work/models/smollm2-moe-e4k1.gguf
@@ -138,6 +178,16 @@ for step in "$@"; do
         bench-deepseek) bench deepseek-moe-16b gpu:ngl=999 cpu-moe:moe=all ;;
         bench-qwen3) bench qwen3-30b-a3b gpu:ngl=999 cpu-moe:moe=all ;;
         clean-models) rm -f "$work"/models/*.gguf ;;
+        h2d) h2d ;;
+        # Flash attention, threads and prompt length with the OpenMP build.
+        sweep-a) sweep omp SWEEP=omp -- base:moe=all fa-on:moe=all,fa=on fa-off:moe=all,fa=off t15:moe=all,threads=15 \
+            t12:moe=all,threads=12 t8:moe=all,threads=8 p2048:moe=all,prompt=2048 p2048-fa-on:moe=all,prompt=2048,fa=on ;;
+        # OpenMP placement, ggml's thread pool, pageable host memory, all on the GPU.
+        sweep-b) sweep omp-active OMP_WAIT_POLICY=active OMP_PROC_BIND=close OMP_PLACES=cores -- base:moe=all t15:moe=all,threads=15
+            sweep noomp LD_LIBRARY_PATH="$libs/noomp:$libs" -- pool-context:moe=all pool-graph:moe=all,pool=graph
+            sweep pageable GGML_CUDA_NO_PINNED=1 -- base:moe=all
+            sweep gpu SWEEP=gpu -- gpu:ngl=999 ;;
+        collect) tar -C "$out" -czf "$ret/results.tgz" . && ls -la "$ret" ;;
         *) echo "unknown step $step" >&2; exit 2 ;;
     esac
 done
