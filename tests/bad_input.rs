@@ -173,6 +173,29 @@ fn bad_generation_input_is_an_error() {
 }
 
 #[test]
+fn more_outputs_than_n_outputs_max_is_an_error_not_an_abort() {
+    let backend = LlamaBackend::init().unwrap();
+    let model = LlamaModel::load_from_file(&backend, require(dense_test_model()), &LlamaModelParams::default()).unwrap();
+    let tokens = model.vocab().tokenize("The capital of France is", AddBos::Always, false).unwrap();
+    let params = LlamaContextParams::default().with_n_ctx(NonZeroU32::new(64)).with_n_threads(2).with_n_threads_batch(2);
+    let batch_with = |outputs: usize| {
+        let mut batch = LlamaBatch::new(tokens.len(), 1);
+        for (i, &token) in tokens.iter().enumerate() {
+            batch.add(token, i as i32, &[0], i + outputs >= tokens.len()).unwrap();
+        }
+        batch
+    };
+    let mut limited = model.new_context(&backend, params.clone().with_n_outputs_max(1)).unwrap();
+    // llama.cpp would GGML_ASSERT on two outputs here.
+    assert!(matches!(limited.decode(&mut batch_with(2)), Err(LlamaError::Batch(_))));
+    // One output is fine and computes what an unlimited context computes.
+    limited.decode(&mut batch_with(1)).unwrap();
+    let mut unlimited = model.new_context(&backend, params).unwrap();
+    unlimited.decode(&mut batch_with(2)).unwrap();
+    assert_eq!(limited.get_logits_ith(-1).unwrap(), unlimited.get_logits_ith(-1).unwrap());
+}
+
+#[test]
 fn progress_callback_can_cancel_and_its_panics_do_not_cross_ffi() {
     let backend = LlamaBackend::init().unwrap();
     let path = require(dense_test_model());

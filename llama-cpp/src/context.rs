@@ -106,6 +106,27 @@ impl LlamaContextParams {
         self
     }
 
+    /// Most tokens of one batch that may ask for logits (0, the default:
+    /// `n_batch`). llama.cpp reserves compute memory for the logits of this
+    /// many tokens per ubatch (`n_vocab` floats each): for GPT-OSS-20B (201k
+    /// vocabulary) at `n_ubatch` 2048 the GPU compute buffer is 1,616 MiB by
+    /// default and 423 MiB with 1. Generation needs one: the last prompt
+    /// token, then one per step. [`LlamaContext::decode`] rejects a batch
+    /// asking for more.
+    pub fn with_n_outputs_max(mut self, n_outputs_max: u32) -> Self {
+        self.raw.n_outputs_max = n_outputs_max;
+        self
+    }
+
+    /// Size the sliding-window layers' KV cache for the whole context
+    /// (llama.cpp's default, `true`) or only for the window plus one ubatch
+    /// (`false`: less memory; a sequence can then not be rewound further
+    /// back than the window).
+    pub fn with_swa_full(mut self, swa_full: bool) -> Self {
+        self.raw.swa_full = swa_full;
+        self
+    }
+
     /// How the CPU backend keeps its worker threads (default: one pool per
     /// context, see [`CpuThreadPool`]).
     pub fn with_cpu_thread_pool(mut self, pool: CpuThreadPool) -> Self {
@@ -160,6 +181,10 @@ impl LlamaContextParams {
         if self.raw.n_threads < 1 || self.raw.n_threads_batch < 1 {
             return invalid("n_threads", "must be at least 1");
         }
+        // llama.cpp asserts room for one output per sequence.
+        if self.raw.n_outputs_max != 0 && self.raw.n_outputs_max < self.raw.n_seq_max {
+            return invalid("n_outputs_max", "must be 0 (n_batch) or at least n_seq_max");
+        }
         // ggml asserts beyond this (its thread masks are fixed-size arrays).
         if self.raw.n_threads.max(self.raw.n_threads_batch) > sys::GGML_MAX_N_THREADS as i32 {
             return Err(LlamaError::InvalidParameter { name: "n_threads", reason: format!("at most {} threads", sys::GGML_MAX_N_THREADS) });
@@ -188,6 +213,8 @@ pub struct LlamaContext<'model> {
     n_ctx: u32,
     /// `logits[i]` of the last decoded batch: whether token i has logits.
     outputs: Vec<bool>,
+    /// Most outputs one batch may ask for (llama.cpp asserts beyond it).
+    n_outputs_max: u32,
     /// Attached to `raw`; dropped after `raw` is freed (fields drop after
     /// `Drop::drop` runs).
     thread_pool: Option<ThreadPool>,
@@ -221,7 +248,8 @@ impl LlamaModel {
             // pool outlives the context (it is dropped after llama_free).
             unsafe { sys::llama_attach_threadpool(raw.as_ptr(), pool.as_ptr(), pool.as_ptr()) };
         }
-        Ok(LlamaContext { raw, model: self, n_ctx, outputs: Vec::new(), thread_pool })
+        let n_outputs_max = if params.raw.n_outputs_max == 0 { u32::MAX } else { params.raw.n_outputs_max };
+        Ok(LlamaContext { raw, model: self, n_ctx, outputs: Vec::new(), n_outputs_max, thread_pool })
     }
 }
 
@@ -259,6 +287,10 @@ impl<'model> LlamaContext<'model> {
         }
         if n_tokens as u32 > self.n_batch() {
             return Err(LlamaError::Batch(format!("{n_tokens} tokens exceed n_batch {}", self.n_batch())));
+        }
+        let n_outputs = batch.output_flags().iter().filter(|&&output| output).count();
+        if n_outputs as u64 > u64::from(self.n_outputs_max) {
+            return Err(LlamaError::Batch(format!("{n_outputs} tokens ask for logits; n_outputs_max is {}", self.n_outputs_max)));
         }
         let vocab = self.model.vocab();
         for &token in batch.tokens() {
