@@ -19,7 +19,8 @@ use llama_cpp::{
     list_llama_ggml_backend_devices, sys, CpuThreadPool, FlashAttention, LlamaBackend, LlamaBatch, LlamaContext, LlamaContextParams, LlamaModel, LlamaModelParams,
     LlamaSampler, LlamaToken, LoadMode,
 };
-use llama_cpp_rs_moe::measure::{physical_cores, ProcessMemory, Summary};
+use llama_cpp_rs_moe::defaults;
+use llama_cpp_rs_moe::measure::{percentile, physical_cores, ProcessMemory, Summary};
 use serde::Serialize;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -33,7 +34,9 @@ struct Args {
     model: PathBuf,
     /// NAME:key=value,... with keys ngl, moe (all|N), mmap (0|1), threads,
     /// batch, ubatch, op_offload (0|1), pool (context|graph), fa (auto|on|off),
-    /// ctx (default prompt + gen + 16), prompt, gen. Repeatable; consecutive
+    /// ctx (default prompt + gen + 16), outputs (n_outputs_max, 0 = n_batch),
+    /// swa_full (0|1), example (1: moe_offload's context defaults, see
+    /// src/defaults.rs; ctx defaults to theirs), runs, prompt, gen. Repeatable; consecutive
     /// configs with the same ngl, moe and mmap share one loaded model.
     #[arg(long = "config", required = true)]
     configs: Vec<String>,
@@ -71,6 +74,12 @@ struct Config {
     flash_attention: String,
     /// Context length; `None`: prompt + gen + 16.
     n_ctx: Option<u32>,
+    n_outputs_max: u32,
+    swa_full: bool,
+    /// moe_offload's context defaults (src/defaults.rs).
+    example_defaults: bool,
+    /// Measured runs per loop.
+    runs: usize,
     prompt: usize,
     gen: usize,
 }
@@ -115,6 +124,10 @@ struct ConfigResult {
     c: Option<LoopStats>,
     rust_over_c_prompt: Option<f64>,
     rust_over_c_decode: Option<f64>,
+    /// Median over runs of (Rust run i) / (C run i): the runs alternate, so
+    /// each pair saw the same host state; steadier than a ratio of means.
+    rust_over_c_prompt_paired_median: Option<f64>,
+    rust_over_c_decode_paired_median: Option<f64>,
 }
 
 /// One timed run: milliseconds.
@@ -186,6 +199,10 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
         thread_pool: "context".into(),
         flash_attention: "auto".into(),
         n_ctx: None,
+        n_outputs_max: 0,
+        swa_full: true,
+        example_defaults: false,
+        runs: args.runs,
         prompt: args.prompt,
         gen: args.gen,
     };
@@ -203,6 +220,17 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
             "pool" if ["context", "graph"].contains(&value) => config.thread_pool = value.to_owned(),
             "fa" if ["auto", "on", "off"].contains(&value) => config.flash_attention = value.to_owned(),
             "ctx" => config.n_ctx = Some(value.parse()?),
+            "outputs" => config.n_outputs_max = value.parse()?,
+            "swa_full" => config.swa_full = flag(),
+            "runs" => config.runs = value.parse()?,
+            "example" => {
+                config.example_defaults = flag();
+                if config.example_defaults {
+                    (config.batch, config.ubatch, config.n_outputs_max, config.swa_full) =
+                        (defaults::N_BATCH, defaults::N_UBATCH, defaults::N_OUTPUTS_MAX, false);
+                    config.n_ctx = config.n_ctx.or(Some(defaults::N_CTX));
+                }
+            }
             "prompt" => config.prompt = value.parse()?,
             "gen" => config.gen = value.parse()?,
             other => bail!("{spec}: unknown key {other:?}"),
@@ -250,12 +278,20 @@ impl LoadedModel {
 fn run_config(backend: &LlamaBackend, loaded: &LoadedModel, args: &Args, config: Config) -> Result<ConfigResult> {
     eprintln!("== {} ==", config.name);
     let LoadedModel { model, load_seconds, rss_after_load, free_before, .. } = loaded;
-    let ctx_params = LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new(config.n_ctx.unwrap_or((config.prompt + config.gen + 16) as u32)))
-        .with_n_batch(config.batch)
-        .with_n_ubatch(config.ubatch.min(config.batch))
-        .with_n_threads(config.threads)
-        .with_n_threads_batch(config.threads)
+    let n_ctx = config.n_ctx.unwrap_or((config.prompt + config.gen + 16) as u32);
+    let ctx_params = if config.example_defaults {
+        defaults::context_params(n_ctx, config.batch, config.ubatch, config.threads)
+    } else {
+        LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx))
+            .with_n_batch(config.batch)
+            .with_n_ubatch(config.ubatch.min(config.batch))
+            .with_n_threads(config.threads)
+            .with_n_threads_batch(config.threads)
+            .with_n_outputs_max(config.n_outputs_max)
+            .with_swa_full(config.swa_full)
+    };
+    let ctx_params = ctx_params
         .with_op_offload(config.op_offload)
         .with_cpu_thread_pool(if config.thread_pool == "graph" { CpuThreadPool::PerGraph } else { CpuThreadPool::PerContext })
         .with_flash_attention(match config.flash_attention.as_str() {
@@ -280,7 +316,7 @@ fn run_config(backend: &LlamaBackend, loaded: &LoadedModel, args: &Args, config:
     let mut c = Vec::new();
     // SAFETY: a plain constructor; freed below after the last C run.
     let c_sampler = unsafe { sys::llama_sampler_init_greedy() };
-    for run in 0..=args.runs {
+    for run in 0..=config.runs {
         let r = rust_run(&mut ctx, &prompt, config.gen, config.batch as usize)?;
         if run > 0 {
             rust.push(r);
@@ -302,9 +338,12 @@ fn run_config(backend: &LlamaBackend, loaded: &LoadedModel, args: &Args, config:
     let rust = loop_stats(&rust, config.prompt);
     let c = (!args.no_c).then(|| loop_stats(&c, config.prompt));
     let ratio = |a: &Option<Summary>, b: &Option<Summary>| Some(a.as_ref()?.mean / b.as_ref()?.mean);
+    let paired = |a: &[f64], b: &[f64]| percentile(&a.iter().zip(b).map(|(x, y)| x / y).collect::<Vec<_>>(), 0.5);
     Ok(ConfigResult {
         rust_over_c_prompt: c.as_ref().and_then(|c| ratio(&rust.prompt_tps_summary, &c.prompt_tps_summary)),
         rust_over_c_decode: c.as_ref().and_then(|c| ratio(&rust.decode_tps_summary, &c.decode_tps_summary)),
+        rust_over_c_prompt_paired_median: c.as_ref().and_then(|c| paired(&rust.prompt_tps, &c.prompt_tps)),
+        rust_over_c_decode_paired_median: c.as_ref().and_then(|c| paired(&rust.decode_tps, &c.decode_tps)),
         config,
         load_seconds: *load_seconds,
         buffers,
@@ -379,8 +418,23 @@ fn gib(bytes: u64) -> f64 {
 fn print_result(r: &ConfigResult) {
     let c = &r.config;
     println!(
-        "\n## {} (ngl {}, moe {:?}, mmap {}, threads {}, batch {}, ubatch {}, op_offload {}, pool {}, fa {}, ctx {:?}, prompt {}, gen {})",
-        c.name, c.n_gpu_layers, c.cpu_moe, c.mmap, c.threads, c.batch, c.ubatch, c.op_offload, c.thread_pool, c.flash_attention, c.n_ctx, c.prompt, c.gen
+        "\n## {} (ngl {}, moe {:?}, mmap {}, threads {}, batch {}, ubatch {}, outputs {}, swa_full {}, example {}, op_offload {}, pool {}, fa {}, ctx {:?}, prompt {}, gen {})",
+        c.name,
+        c.n_gpu_layers,
+        c.cpu_moe,
+        c.mmap,
+        c.threads,
+        c.batch,
+        c.ubatch,
+        c.n_outputs_max,
+        c.swa_full,
+        c.example_defaults,
+        c.op_offload,
+        c.thread_pool,
+        c.flash_attention,
+        c.n_ctx,
+        c.prompt,
+        c.gen
     );
     println!("load {:.2} s, RSS after load {:.2} GiB, peak {:.2} GiB", r.load_seconds, gib(r.rss_after_load), gib(r.rss_peak));
     for b in &r.buffers {
@@ -399,6 +453,9 @@ fn print_result(r: &ConfigResult) {
         show("c", c);
     }
     if let (Some(p), Some(d)) = (r.rust_over_c_prompt, r.rust_over_c_decode) {
-        println!("  Rust/C: prompt {p:.3}, decode {d:.3}");
+        println!("  Rust/C: prompt {p:.3}, decode {d:.3} (ratio of means)");
+    }
+    if let (Some(p), Some(d)) = (r.rust_over_c_prompt_paired_median, r.rust_over_c_decode_paired_median) {
+        println!("  Rust/C: prompt {p:.3}, decode {d:.3} (median of paired runs)");
     }
 }

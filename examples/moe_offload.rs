@@ -17,12 +17,12 @@ use llama_cpp::{
     list_llama_ggml_backend_devices, AddBos, BufferMemory, BufferType, LlamaBackend, LlamaBackendDeviceType, LlamaChatMessage,
     LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, LoadMode, OffloadPlan, Special, TokenDecoder,
 };
+use llama_cpp_rs_moe::defaults;
 use llama_cpp_rs_moe::measure::{generate, percentile, physical_cores, Generation, ProcessMemory, Summary};
 use llama_cpp_rs_moe::models::moe_test_model;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
-use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -49,16 +49,16 @@ struct Args {
     #[arg(short = 'n', long = "n-gpu-layers", visible_alias = "ngl", default_value_t = 999)]
     n_gpu_layers: u32,
     /// Context size in tokens.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = defaults::N_CTX)]
     ctx_size: u32,
     /// Threads (default: physical cores; llama.cpp's C default of 4 cost 2.6x decode speed with experts on an H200 host).
     #[arg(long)]
     threads: Option<i32>,
     /// Logical batch size.
-    #[arg(long, default_value_t = 2048)]
+    #[arg(long, default_value_t = defaults::N_BATCH)]
     batch: u32,
-    /// Physical batch size (2048 gave 2.7x the prompt speed of 512 with experts on the CPU).
-    #[arg(long, default_value_t = 2048)]
+    /// Physical batch size (each ubatch streams the experts to the GPU once).
+    #[arg(long, default_value_t = defaults::N_UBATCH)]
     ubatch: u32,
     /// Memory-map the file instead of reading it into (pinned) buffers.
     #[arg(long)]
@@ -384,12 +384,7 @@ fn baseline_fits(path: &Path, baseline: &LlamaModelParams) -> Result<std::result
 }
 
 fn context_params(args: &Args, threads: i32) -> LlamaContextParams {
-    LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new(args.ctx_size))
-        .with_n_batch(args.batch)
-        .with_n_ubatch(args.ubatch.min(args.batch))
-        .with_n_threads(threads)
-        .with_n_threads_batch(threads)
+    defaults::context_params(args.ctx_size, args.batch, args.ubatch, threads)
 }
 
 fn device_snapshot() -> Vec<(String, u64, u64)> {

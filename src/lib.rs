@@ -3,6 +3,7 @@
 //! and the GGUF generators (sparse upcycling, synthetic MoE presets). Not
 //! published; the crates are `llama-cpp` and `llama-cpp-sys`.
 
+pub mod defaults;
 pub mod measure;
 pub mod models;
 pub mod synth;

@@ -72,15 +72,18 @@ setup() {
             -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF > "$out/cmake-configure.log" 2>&1
         cmake --build "$work/llama-build" -j16 > "$out/cmake-build.log" 2>&1
         echo "CUDA build: $((SECONDS - t0)) s" | tee -a "$out/steps.log"
+    fi
+    if [ ! -f "$libs/noomp/libggml-cpu.so" ]; then
+        local t0=$SECONDS
         # The CPU backend without OpenMP (ggml's own thread pool), as the
         # crate's default build has it: only libggml-cpu differs, same ABI.
         cmake -S "$work/llama.cpp" -B "$work/noomp-build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
             -DGGML_NATIVE=ON -DGGML_OPENMP=OFF -DGGML_CCACHE=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_COMMON=OFF \
             -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
-            > "$out/cmake-noomp.log" 2>&1
+            -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF > "$out/cmake-noomp.log" 2>&1
         cmake --build "$work/noomp-build" -j16 --target ggml-cpu >> "$out/cmake-noomp.log" 2>&1
         mkdir -p "$libs/noomp" && cp "$work/noomp-build/bin/libggml-cpu.so" "$libs/noomp/"
-        echo "CUDA + no-OpenMP CPU builds: $((SECONDS - t0)) s" | tee -a "$out/steps.log"
+        echo "no-OpenMP CPU build: $((SECONDS - t0)) s" | tee -a "$out/steps.log"
         # Returned in parts of 15 MiB (the tool returns files of 16 MiB at most);
         # carried as dist/gpu-libs/ they save the next cold machine the build.
         (cd "$libs" && tar -cf - *.so* noomp) | xz -T16 -6 | split -b 15M - "$ret/cuda-libs.tar.xz.part-"
@@ -159,7 +162,8 @@ bench() { # preset configs...
     local args=()
     for c in "$@"; do args+=(--config "$c"); done
     log "bench $preset: $*"
-    run_bin bench_moe --model "$model" --runs "${RUNS:-3}" --json "$out/bench-$preset.json" "${args[@]}" > "$out/bench-$preset.txt" 2> "$out/bench-$preset.err" || echo "bench $preset FAILED" | tee -a "$out/steps.log"
+    RUST_LOG=info run_bin bench_moe --model "$model" --runs "${RUNS:-3}" --json "$out/bench-$preset.json" "${args[@]}" > "$out/bench-$preset.txt" 2> "$out/bench-$preset.err" || echo "bench $preset FAILED" | tee -a "$out/steps.log"
+    grep -E "^##|device|rust|Rust/C|^  c " "$out/bench-$preset.txt" || true
     # The disk (64 GiB) holds one large model at a time.
     rm -f "$model"
 }
@@ -174,6 +178,14 @@ for step in "$@"; do
             cpu-moe-p2048:moe=all,prompt=2048 cpu-moe-noop:moe=all,op_offload=0 ncm12:moe=12 cpu-moe-ub512:moe=all,ubatch=512 ;;
         gpu-checks) gpu_checks ;;
         bench-gptoss-long) RUNS=8 bench gpt-oss-20b gpu:ngl=999 cpu-moe:moe=all ;;
+        # The tables of docs/BENCHMARKS.md: Rust and C loops, 5 runs (3 where a run takes
+        # over 10 s), configs grouped by model params so each model loads once.
+        table-gptoss) RUNS=5 bench gpt-oss-20b gpu:ngl=999 cpu-moe:moe=all cpu-moe-p2048:moe=all,prompt=2048 \
+            cpu-moe-ub512:moe=all,ubatch=512 example-p512:moe=all,example=1 example-p2048:moe=all,example=1,prompt=2048 \
+            cpu-moe-4t:moe=all,threads=4,runs=3 cpu-moe-mmap:moe=all,mmap=1,runs=3 ncm12:moe=12 ;;
+        table-others) RUNS=5 bench phi-3.5-moe gpu:ngl=999 cpu-moe:moe=all,runs=3
+            RUNS=5 bench deepseek-moe-16b gpu:ngl=999 cpu-moe:moe=all
+            RUNS=5 bench qwen3-30b-a3b gpu:ngl=999 cpu-moe:moe=all ;;
         bench-phi) bench phi-3.5-moe gpu:ngl=999 cpu-moe:moe=all ;;
         bench-deepseek) bench deepseek-moe-16b gpu:ngl=999 cpu-moe:moe=all ;;
         bench-qwen3) bench qwen3-30b-a3b gpu:ngl=999 cpu-moe:moe=all ;;
@@ -183,6 +195,9 @@ for step in "$@"; do
         sweep-a) sweep omp SWEEP=omp -- base:moe=all fa-on:moe=all,fa=on fa-off:moe=all,fa=off t15:moe=all,threads=15 \
             t12:moe=all,threads=12 t8:moe=all,threads=8 p2048:moe=all,prompt=2048 p2048-fa-on:moe=all,prompt=2048,fa=on ;;
         # OpenMP placement, ggml's thread pool, pageable host memory, all on the GPU.
+        # n_outputs_max and the SWA cache at ubatch 2048 (VRAM), threads 15 vs 16.
+        sweep-c) RUNS=5 sweep outputs SWEEP=outputs -- example-p2048:moe=all,example=1,prompt=2048 \
+            outputs1-swafull:moe=all,example=1,swa_full=1,prompt=2048 example-t15:moe=all,example=1,threads=15 ;;
         sweep-b) sweep omp-active OMP_WAIT_POLICY=active OMP_PROC_BIND=close OMP_PLACES=cores -- base:moe=all t15:moe=all,threads=15
             sweep noomp LD_LIBRARY_PATH="$libs/noomp:$libs" -- pool-context:moe=all pool-graph:moe=all,pool=graph
             sweep pageable GGML_CUDA_NO_PINNED=1 -- base:moe=all
