@@ -10,7 +10,8 @@
 //! one warm-up and `--runs` measured runs of "decode a P-token prompt, then
 //! G single-token steps" (greedy, end-of-generation ignored: random weights
 //! emit it), alternating the Rust loop (safe `llama_cpp` API) and the C loop
-//! (`benches/c/reference_loop.c`, plain llama.h) on the same context.
+//! (`benches/c/reference_loop.c`, plain llama.h) on the same context, each
+//! going first in every other pair.
 //! Every number is measured with monotonic timestamps.
 
 use anyhow::{bail, Context as _, Result};
@@ -316,15 +317,27 @@ fn run_config(backend: &LlamaBackend, loaded: &LoadedModel, args: &Args, config:
     let mut c = Vec::new();
     // SAFETY: a plain constructor; freed below after the last C run.
     let c_sampler = unsafe { sys::llama_sampler_init_greedy() };
+    // Run 0 of each loop is the warm-up. The loop that goes first alternates:
+    // with Rust always first, the first measured Rust prompt of a fresh
+    // context was the slowest of its row (docs/BENCHMARKS.md).
     for run in 0..=config.runs {
-        let r = rust_run(&mut ctx, &prompt, config.gen, config.batch as usize)?;
-        if run > 0 {
-            rust.push(r);
+        let rust_first = run % 2 == 0 || args.no_c;
+        if rust_first {
+            let r = rust_run(&mut ctx, &prompt, config.gen, config.batch as usize)?;
+            if run > 0 {
+                rust.push(r);
+            }
         }
         if !args.no_c {
             let r = c_run(&ctx, c_sampler, &prompt, config.gen, config.batch)?;
             if run > 0 {
                 c.push(r);
+            }
+        }
+        if !rust_first {
+            let r = rust_run(&mut ctx, &prompt, config.gen, config.batch as usize)?;
+            if run > 0 {
+                rust.push(r);
             }
         }
     }

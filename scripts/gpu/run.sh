@@ -183,6 +183,9 @@ for step in "$@"; do
         table-gptoss) RUNS=5 bench gpt-oss-20b gpu:ngl=999 cpu-moe:moe=all cpu-moe-p2048:moe=all,prompt=2048 \
             cpu-moe-ub512:moe=all,ubatch=512 example-p512:moe=all,example=1 example-p2048:moe=all,example=1,prompt=2048 \
             cpu-moe-4t:moe=all,threads=4,runs=3 cpu-moe-mmap:moe=all,mmap=1,runs=3 ncm12:moe=12 ;;
+        # Rust/C per row with more runs (the loops now take turns going first).
+        ratio-gptoss) RUNS=10 bench gpt-oss-20b gpu:ngl=999 cpu-moe:moe=all example-p512:moe=all,example=1 \
+            example-p2048:moe=all,example=1,prompt=2048 ncm12:moe=12 ;;
         table-others) RUNS=5 bench phi-3.5-moe gpu:ngl=999 cpu-moe:moe=all,runs=3
             RUNS=5 bench deepseek-moe-16b gpu:ngl=999 cpu-moe:moe=all
             RUNS=5 bench qwen3-30b-a3b gpu:ngl=999 cpu-moe:moe=all ;;
