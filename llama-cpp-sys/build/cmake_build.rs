@@ -4,8 +4,28 @@ use crate::source::LlamaSource;
 use crate::{cuda, env, fail, feature, NativeBuild};
 use std::process::Command;
 
+/// A backend feature whose sources are missing would otherwise end in
+/// cmake's "add_subdirectory given source ... which is not an existing
+/// directory".
+fn check_backend_sources(source: &LlamaSource) {
+    for (feature_name, dir) in [("cuda", "ggml/src/ggml-cuda"), ("rpc", "ggml/src/ggml-rpc")] {
+        if feature(feature_name) && !source.path(dir).is_dir() {
+            fail(&format!(
+                "the `{feature_name}` feature needs llama.cpp's {dir}, which {} lacks.\n\
+                 The crates.io copy of llama.cpp that scripts/bootstrap.sh falls back to when GitHub is\n\
+                 unreachable does not ship every backend. Check out the submodule\n\
+                 (`git submodule update --init llama-cpp-sys/llama.cpp`) or set LLAMA_CPP_SRC_DIR to a\n\
+                 complete llama.cpp {} tree.",
+                source.root.display(),
+                crate::source::LLAMA_CPP_TAG
+            ));
+        }
+    }
+}
+
 pub fn build(source: &LlamaSource) -> NativeBuild {
     check_cmake_installed();
+    check_backend_sources(source);
     let shared = feature("dynamic-link");
     let on_off = |on: bool| if on { "ON" } else { "OFF" };
 
