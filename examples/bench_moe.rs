@@ -220,6 +220,7 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
             "op_offload" => config.op_offload = flag(),
             "pool" if ["context", "graph"].contains(&value) => config.thread_pool = value.to_owned(),
             "fa" if ["auto", "on", "off"].contains(&value) => config.flash_attention = value.to_owned(),
+            "pool" | "fa" => bail!("{spec}: {value:?} is not a value of {key}"),
             "ctx" => config.n_ctx = Some(value.parse()?),
             "outputs" => config.n_outputs_max = value.parse()?,
             "swa_full" => config.swa_full = flag(),
