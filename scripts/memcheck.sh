@@ -8,8 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target/memcheck}
-cargo test --no-default-features --no-run --test placement --test bad_input 2>&1 | tail -n 2
-binaries=$(cargo test --no-default-features --no-run --test placement --test bad_input --message-format=json 2>/dev/null \
+cargo test --no-default-features --no-run --test placement --test bad_input --test thread_pool 2>&1 | tail -n 2
+binaries=$(cargo test --no-default-features --no-run --test placement --test bad_input --test thread_pool --message-format=json 2>/dev/null \
     | python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
@@ -22,6 +22,7 @@ for line in sys.stdin:
 declare -A filters=(
     [placement]="overrides_keep_order params_outlive plan_predicts"
     [bad_input]="bad_parameters unloadable_files progress_callback n_cpu_moe_usize_max two_contexts"
+    [thread_pool]="pool_lifecycle"
 )
 status=0
 for entry in $binaries; do

@@ -66,3 +66,24 @@ fn pool_policies_compute_the_same_tokens() {
         "context moved to another thread with its pool"
     );
 }
+
+/// Small enough for valgrind (`scripts/memcheck.sh`): a pool is created,
+/// attached, runs one graph with a worker thread and is freed after its
+/// context, for each policy and for a context dropped on another thread.
+#[test]
+fn pool_lifecycle_one_decode() {
+    let backend = LlamaBackend::init().unwrap();
+    let model = LlamaModel::load_from_file(&backend, require(dense_test_model()), &LlamaModelParams::default().with_n_gpu_layers(0)).unwrap();
+    let tokens = model.vocab().tokenize("Hello", AddBos::Always, false).unwrap();
+    for (pool, on_other_thread) in [(CpuThreadPool::PerContext, false), (CpuThreadPool::PerGraph, false), (CpuThreadPool::PerContext, true)] {
+        let params = LlamaContextParams::default().with_n_ctx(NonZeroU32::new(32)).with_n_threads(2).with_n_threads_batch(2).with_cpu_thread_pool(pool);
+        let mut ctx = model.new_context(&backend, params).unwrap();
+        let mut batch = llama_cpp::LlamaBatch::new(tokens.len(), 1);
+        batch.add_sequence(&tokens, 0, false).unwrap();
+        ctx.decode(&mut batch).unwrap();
+        assert_eq!(ctx.get_logits_ith(-1).unwrap().len(), model.n_vocab() as usize);
+        if on_other_thread {
+            std::thread::scope(|scope| scope.spawn(move || drop(ctx)).join().unwrap());
+        }
+    }
+}
