@@ -229,7 +229,7 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
                 config.example_defaults = flag();
                 if config.example_defaults {
                     (config.batch, config.ubatch, config.n_outputs_max, config.swa_full) =
-                        (defaults::N_BATCH, defaults::N_UBATCH, defaults::N_OUTPUTS_MAX, false);
+                        (defaults::N_BATCH, defaults::N_UBATCH, defaults::N_OUTPUTS_MAX, defaults::SWA_FULL);
                     config.n_ctx = config.n_ctx.or(Some(defaults::N_CTX));
                 }
             }
@@ -254,6 +254,11 @@ fn model_params(config: &Config) -> LlamaModelParams {
 
 fn device_free() -> Vec<(String, i64)> {
     list_llama_ggml_backend_devices().into_iter().map(|d| (d.name, d.memory_free as i64)).collect()
+}
+
+/// Bytes each device lost between two [`device_free`] readings.
+fn used_since(before: &[(String, i64)], after: &[(String, i64)]) -> Vec<(String, i64)> {
+    before.iter().zip(after).map(|((name, before), (_, after))| (name.clone(), before - after)).collect()
 }
 
 /// A model with what was measured while loading it.
@@ -281,19 +286,14 @@ fn run_config(backend: &LlamaBackend, loaded: &LoadedModel, args: &Args, config:
     eprintln!("== {} ==", config.name);
     let LoadedModel { model, load_seconds, rss_after_load, free_before, .. } = loaded;
     let n_ctx = config.n_ctx.unwrap_or((config.prompt + config.gen + 16) as u32);
-    let ctx_params = if config.example_defaults {
-        defaults::context_params(n_ctx, config.batch, config.ubatch, config.threads)
-    } else {
-        LlamaContextParams::default()
-            .with_n_ctx(NonZeroU32::new(n_ctx))
-            .with_n_batch(config.batch)
-            .with_n_ubatch(config.ubatch.min(config.batch))
-            .with_n_threads(config.threads)
-            .with_n_threads_batch(config.threads)
-            .with_n_outputs_max(config.n_outputs_max)
-            .with_swa_full(config.swa_full)
-    };
-    let ctx_params = ctx_params
+    let ctx_params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(n_ctx))
+        .with_n_batch(config.batch)
+        .with_n_ubatch(config.ubatch.min(config.batch))
+        .with_n_threads(config.threads)
+        .with_n_threads_batch(config.threads)
+        .with_n_outputs_max(config.n_outputs_max)
+        .with_swa_full(config.swa_full)
         .with_op_offload(config.op_offload)
         .with_cpu_thread_pool(if config.thread_pool == "graph" { CpuThreadPool::PerGraph } else { CpuThreadPool::PerContext })
         .with_flash_attention(match config.flash_attention.as_str() {
@@ -308,7 +308,7 @@ fn run_config(backend: &LlamaBackend, loaded: &LoadedModel, args: &Args, config:
         .into_iter()
         .map(|b| Buffer { buffer_type: b.buffer_type, device: b.device, weights: b.model, kv: b.context, compute: b.compute })
         .collect();
-    let device_used_bytes = free_before.iter().zip(&free_after).map(|((name, before), (_, after))| (name.clone(), before - after)).collect();
+    let device_used_bytes = used_since(free_before, &free_after);
 
     // A deterministic prompt of valid, non-special ids.
     let n_vocab = model.n_vocab();
@@ -322,23 +322,17 @@ fn run_config(backend: &LlamaBackend, loaded: &LoadedModel, args: &Args, config:
     // with Rust always first, the first measured Rust prompt of a fresh
     // context was the slowest of its row (docs/BENCHMARKS.md).
     for run in 0..=config.runs {
-        let rust_first = run % 2 == 0 || args.no_c;
-        if rust_first {
-            let r = rust_run(&mut ctx, &prompt, config.gen, config.batch as usize)?;
+        let order = if run % 2 == 0 { [true, false] } else { [false, true] };
+        for is_rust in order {
+            let r = if is_rust {
+                rust_run(&mut ctx, &prompt, config.gen, config.batch as usize)?
+            } else if !args.no_c {
+                c_run(&ctx, c_sampler, &prompt, config.gen, config.batch)?
+            } else {
+                continue;
+            };
             if run > 0 {
-                rust.push(r);
-            }
-        }
-        if !args.no_c {
-            let r = c_run(&ctx, c_sampler, &prompt, config.gen, config.batch)?;
-            if run > 0 {
-                c.push(r);
-            }
-        }
-        if !rust_first {
-            let r = rust_run(&mut ctx, &prompt, config.gen, config.batch as usize)?;
-            if run > 0 {
-                rust.push(r);
+                if is_rust { &mut rust } else { &mut c }.push(r);
             }
         }
     }
@@ -346,8 +340,7 @@ fn run_config(backend: &LlamaBackend, loaded: &LoadedModel, args: &Args, config:
     unsafe { sys::llama_sampler_free(c_sampler) };
     // Also what backends allocated while computing (the CUDA memory pool
     // grows on first use): the peak to plan for.
-    let free_after_runs = device_free();
-    let device_used_after_runs = free_before.iter().zip(&free_after_runs).map(|((name, before), (_, after))| (name.clone(), before - after)).collect();
+    let device_used_after_runs = used_since(free_before, &device_free());
 
     let rust = loop_stats(&rust, config.prompt);
     let c = (!args.no_c).then(|| loop_stats(&c, config.prompt));

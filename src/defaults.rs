@@ -19,17 +19,19 @@ pub const N_UBATCH: u32 = 2048;
 /// compute buffer at ubatch 2048 is 1,616 MiB with the default and 423 MiB
 /// with 1, a difference half the size of the weights left on the GPU.
 pub const N_OUTPUTS_MAX: u32 = 1;
+/// Sliding-window layers keep only the window plus one ubatch in their KV
+/// cache (llama.cpp's tools do the same; the C API's default is `true`).
+pub const SWA_FULL: bool = false;
 
-/// [`LlamaContextParams`] with the defaults above, `threads` for both
-/// generation and prompt, and the sliding-window layers' KV cache sized to
-/// the window (llama.cpp's tools do the same).
+/// [`LlamaContextParams`] with the defaults above and `threads` for both
+/// generation and prompt.
 pub fn context_params(n_ctx: u32, n_batch: u32, n_ubatch: u32, threads: i32) -> LlamaContextParams {
     LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(n_ctx))
         .with_n_batch(n_batch)
         .with_n_ubatch(n_ubatch.min(n_batch))
         .with_n_outputs_max(N_OUTPUTS_MAX)
-        .with_swa_full(false)
+        .with_swa_full(SWA_FULL)
         .with_n_threads(threads)
         .with_n_threads_batch(threads)
 }

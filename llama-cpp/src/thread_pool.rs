@@ -44,15 +44,11 @@ pub(crate) struct ThreadPool {
 unsafe impl Send for ThreadPool {}
 
 impl ThreadPool {
+    /// `n_threads` is in 1..=GGML_MAX_N_THREADS (ggml asserts otherwise):
+    /// `LlamaContextParams::validate` checks it before any pool is made.
     pub(crate) fn new(n_threads: i32) -> Result<Self> {
-        let max = sys::GGML_MAX_N_THREADS as i32;
-        if !(1..=max).contains(&n_threads) {
-            return Err(LlamaError::InvalidParameter {
-                name: "n_threads",
-                reason: format!("{n_threads} is outside 1..={max}"),
-            });
-        }
-        // SAFETY: fills a plain struct by value; n_threads is in range.
+        debug_assert!((1..=sys::GGML_MAX_N_THREADS as i32).contains(&n_threads));
+        // SAFETY: fills a plain struct by value; n_threads is in range (above).
         let mut params = unsafe { sys::ggml_threadpool_params_default(n_threads) };
         // SAFETY: params is a valid, initialised struct that outlives the
         // call (ggml copies what it needs).
