@@ -120,6 +120,7 @@ struct ConfigResult {
     /// After the runs, including the backends' compute-time allocations.
     device_used_after_runs: Vec<(String, i64)>,
     rss_after_load: u64,
+    /// Since this configuration's model was loaded (configurations sharing a model share it).
     rss_peak: u64,
     rust: LoopStats,
     c: Option<LoopStats>,
@@ -275,6 +276,7 @@ impl LoadedModel {
     fn load(backend: &LlamaBackend, args: &Args, config: &Config) -> Result<Self> {
         eprintln!("== loading for {} ==", config.name);
         let free_before = device_free();
+        ProcessMemory::reset_peak();
         let start = Instant::now();
         let model = LlamaModel::load_from_file(backend, &args.model, &model_params(config))?;
         let load_seconds = start.elapsed().as_secs_f64();

@@ -162,6 +162,7 @@ struct ConfigReport {
     devices: Vec<DeviceMemory>,
     rss_before_load: u64,
     rss_after_load: u64,
+    /// From just before this configuration's load to the end of its runs.
     rss_peak: u64,
     runs: Vec<RunReport>,
     ttft_ms: Option<Summary>,
@@ -405,6 +406,7 @@ fn run_config(
         println!("override     {o:?}");
     }
     let before = device_snapshot();
+    ProcessMemory::reset_peak();
     let rss_before_load = ProcessMemory::read().rss;
     let bar = ProgressBar::new(1000).with_style(ProgressStyle::with_template("loading {bar:30} {percent}% {elapsed}")?);
     let progress_bar = bar.clone();

@@ -99,6 +99,16 @@ impl ProcessMemory {
         };
         Self { rss: field("VmRSS:"), peak_rss: field("VmHWM:") }
     }
+
+    /// Lowers the peak (VmHWM) to the current RSS, so that the next
+    /// [`read`](Self::read) reports the peak of what ran in between rather
+    /// than the process's whole life (a second configuration in one process
+    /// would otherwise inherit the first one's peak). Linux ≥ 4.0
+    /// (`/proc/self/clear_refs` "5"); returns false where unavailable, and the
+    /// peak then stays process-wide.
+    pub fn reset_peak() -> bool {
+        std::fs::write("/proc/self/clear_refs", "5").is_ok()
+    }
 }
 
 /// One generation: the tokens and when each became available.
