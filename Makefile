@@ -10,7 +10,7 @@ PROFILE ?=
 DENSE_MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 MOE_MODEL := models/smollm2-moe-e4k1.gguf
 
-.PHONY: bootstrap models demo test test-static test-bindings test-dynamic test-lib-dir test-docs test-downstream memcheck bindings
+.PHONY: bootstrap models demo test test-static test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream memcheck bindings
 
 bootstrap:
 	scripts/bootstrap.sh --no-model
@@ -28,11 +28,18 @@ demo: PROFILE = --release
 demo: models
 	$(CARGO) run --release --example moe_offload -- --cpu-moe --runs 3 --compare --n-predict 48
 
-test: models test-static test-bindings test-dynamic test-lib-dir test-docs test-downstream memcheck
+test: models test-static test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream memcheck
 
 # Default build: vendored llama.cpp, static, CPU.
 test-static: models
 	$(CARGO) test --workspace
+
+# Clippy, warnings as errors; it also checks std APIs against rust-version (incompatible_msrv).
+# After test-static (as `make test` orders them) it reuses the build scripts' output: one type check.
+test-lint: bootstrap
+	@if $(CARGO) clippy --version > /dev/null 2>&1; then \
+		$(CARGO) clippy --workspace --all-targets -- -D warnings; \
+	else echo "test-lint: skipped, clippy is not installed (rustup component add clippy)"; fi
 
 # The committed bindings equal what bindgen makes from the pinned headers.
 test-bindings: bootstrap

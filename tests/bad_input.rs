@@ -42,7 +42,9 @@ fn unloadable_files_are_typed_errors() {
     let not_gguf = scratch("not.gguf");
     std::fs::write(&not_gguf, b"this is not a gguf file, just text\n".repeat(10)).unwrap();
 
-    let cases: Vec<(&str, PathBuf, fn(&LlamaError) -> bool)> = vec![
+    /// What the case is, the file to load, and the error it must produce.
+    type Case = (&'static str, PathBuf, fn(&LlamaError) -> bool);
+    let cases: Vec<Case> = vec![
         ("nonexistent path", scratch("does-not-exist.gguf"), |e| matches!(e, LlamaError::ModelFile { .. })),
         ("a directory", std::env::temp_dir(), |e| matches!(e, LlamaError::ModelFile { .. })),
         ("an empty file", empty, |e| matches!(e, LlamaError::ModelFile { .. })),

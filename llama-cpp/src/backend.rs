@@ -27,6 +27,9 @@ static INIT: Once = Once::new();
 /// When set, llama.cpp's log lines are dropped instead of forwarded.
 static LOGS_SILENCED: AtomicBool = AtomicBool::new(false);
 /// Level of the last line, for GGML_LOG_LEVEL_CONT continuations.
+// `as u32` here and in `forward_log`: bindgen gives C enums the compiler's
+// enum type, u32 with GCC and Clang but i32 with MSVC.
+#[allow(clippy::unnecessary_cast)]
 static LAST_LEVEL: AtomicU32 = AtomicU32::new(sys::GGML_LOG_LEVEL_INFO as u32);
 
 /// A token proving llama.cpp's backends are initialised. Models are loaded
@@ -89,6 +92,7 @@ impl LlamaBackend {
 
 /// The log callback handed to llama.cpp. It must never unwind into C: the
 /// body runs under `catch_unwind`, and a panicking logger loses one line.
+#[allow(clippy::unnecessary_cast)] // see LAST_LEVEL
 extern "C" fn forward_log(level: sys::ggml_log_level, text: *const c_char, _user_data: *mut c_void) {
     if text.is_null() {
         return;
