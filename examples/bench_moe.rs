@@ -17,11 +17,11 @@
 use anyhow::{bail, Context as _, Result};
 use clap::Parser;
 use llama_cpp::{
-    list_llama_ggml_backend_devices, sys, CpuThreadPool, FlashAttention, LlamaBackend, LlamaBatch, LlamaContext, LlamaContextParams, LlamaModel, LlamaModelParams,
+    sys, CpuThreadPool, FlashAttention, LlamaBackend, LlamaBatch, LlamaContext, LlamaContextParams, LlamaModel, LlamaModelParams,
     LlamaSampler, LlamaToken, LoadMode,
 };
 use llama_cpp_rs_moe::defaults;
-use llama_cpp_rs_moe::measure::{percentile, physical_cores, ProcessMemory, Summary};
+use llama_cpp_rs_moe::measure::{percentile, physical_cores, DeviceFreeMemory, ProcessMemory, Summary};
 use serde::Serialize;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -253,15 +253,6 @@ fn model_params(config: &Config) -> LlamaModelParams {
     }
 }
 
-fn device_free() -> Vec<(String, i64)> {
-    list_llama_ggml_backend_devices().into_iter().map(|d| (d.name, d.memory_free as i64)).collect()
-}
-
-/// Bytes each device lost between two [`device_free`] readings.
-fn used_since(before: &[(String, i64)], after: &[(String, i64)]) -> Vec<(String, i64)> {
-    before.iter().zip(after).map(|((name, before), (_, after))| (name.clone(), before - after)).collect()
-}
-
 /// A model with what was measured while loading it.
 struct LoadedModel {
     key: (u32, Option<String>, bool),
@@ -269,13 +260,13 @@ struct LoadedModel {
     load_seconds: f64,
     rss_after_load: u64,
     /// Device free memory before the load.
-    free_before: Vec<(String, i64)>,
+    free_before: Vec<DeviceFreeMemory>,
 }
 
 impl LoadedModel {
     fn load(backend: &LlamaBackend, args: &Args, config: &Config) -> Result<Self> {
         eprintln!("== loading for {} ==", config.name);
-        let free_before = device_free();
+        let free_before = DeviceFreeMemory::read_all();
         ProcessMemory::reset_peak();
         let start = Instant::now();
         let model = LlamaModel::load_from_file(backend, &args.model, &model_params(config))?;
@@ -304,13 +295,13 @@ fn run_config(backend: &LlamaBackend, loaded: &LoadedModel, args: &Args, config:
             _ => FlashAttention::Auto,
         });
     let mut ctx = model.new_context(backend, ctx_params)?;
-    let free_after = device_free();
+    let free_after = DeviceFreeMemory::read_all();
     let buffers = ctx
         .memory_breakdown()?
         .into_iter()
         .map(|b| Buffer { buffer_type: b.buffer_type, device: b.device, weights: b.model, kv: b.context, compute: b.compute })
         .collect();
-    let device_used_bytes = used_since(free_before, &free_after);
+    let device_used_bytes = DeviceFreeMemory::used_between(free_before, &free_after);
 
     // A deterministic prompt of valid, non-special ids.
     let n_vocab = model.n_vocab();
@@ -342,7 +333,7 @@ fn run_config(backend: &LlamaBackend, loaded: &LoadedModel, args: &Args, config:
     unsafe { sys::llama_sampler_free(c_sampler) };
     // Also what backends allocated while computing (the CUDA memory pool
     // grows on first use): the peak to plan for.
-    let device_used_after_runs = used_since(free_before, &device_free());
+    let device_used_after_runs = DeviceFreeMemory::used_between(free_before, &DeviceFreeMemory::read_all());
 
     let rust = loop_stats(&rust, config.prompt);
     let c = (!args.no_c).then(|| loop_stats(&c, config.prompt));

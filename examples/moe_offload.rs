@@ -18,7 +18,7 @@ use llama_cpp::{
     LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, LoadMode, OffloadPlan, Special, TokenDecoder,
 };
 use llama_cpp_rs_moe::defaults;
-use llama_cpp_rs_moe::measure::{generate, percentile, physical_cores, Generation, ProcessMemory, Summary};
+use llama_cpp_rs_moe::measure::{generate, percentile, physical_cores, DeviceFreeMemory, Generation, ProcessMemory, Summary};
 use llama_cpp_rs_moe::models::moe_test_model;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -365,7 +365,7 @@ fn dry_run(backend: &LlamaBackend, args: &Args, facts: &ModelFacts, params: &Lla
         }
         Err(err) => println!("(simulated allocation unavailable: {err})"),
     }
-    print_devices("devices now", &device_snapshot());
+    print_devices("devices now", &DeviceFreeMemory::read_all());
     Ok(())
 }
 
@@ -388,10 +388,6 @@ fn context_params(args: &Args, threads: i32) -> LlamaContextParams {
     defaults::context_params(args.ctx_size, args.batch, args.ubatch, threads)
 }
 
-fn device_snapshot() -> Vec<(String, u64, u64)> {
-    list_llama_ggml_backend_devices().into_iter().map(|d| (d.name, d.memory_free as u64, d.memory_total as u64)).collect()
-}
-
 fn run_config(
     backend: &LlamaBackend,
     args: &Args,
@@ -405,7 +401,7 @@ fn run_config(
     for o in params.tensor_overrides() {
         println!("override     {o:?}");
     }
-    let before = device_snapshot();
+    let before = DeviceFreeMemory::read_all();
     ProcessMemory::reset_peak();
     let rss_before_load = ProcessMemory::read().rss;
     let bar = ProgressBar::new(1000).with_style(ProgressStyle::with_template("loading {bar:30} {percent}% {elapsed}")?);
@@ -418,19 +414,19 @@ fn run_config(
     let model = LlamaModel::load_from_file(backend, path, &params)?;
     let load_seconds = load_start.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    let after_load = device_snapshot();
+    let after_load = DeviceFreeMemory::read_all();
     let rss_after_load = ProcessMemory::read().rss;
     println!("loaded in {load_seconds:.2} s: {}", model.desc());
 
     let mut ctx = model.new_context(backend, context_params(args, threads))?;
-    let after_ctx = device_snapshot();
+    let after_ctx = DeviceFreeMemory::read_all();
     let breakdown = ctx.memory_breakdown()?;
     print_buffers(&breakdown);
     let devices: Vec<DeviceMemory> = before
         .iter()
         .zip(&after_load)
         .zip(&after_ctx)
-        .map(|((b, l), c)| DeviceMemory { name: b.0.clone(), free_before_load: b.1, free_after_load: l.1, free_after_context: c.1, total: b.2 })
+        .map(|((b, l), c)| DeviceMemory { name: b.name.clone(), free_before_load: b.free, free_after_load: l.free, free_after_context: c.free, total: b.total })
         .collect();
     for d in &devices {
         println!(
@@ -571,9 +567,9 @@ fn print_buffers(buffers: &[BufferMemory]) {
     }
 }
 
-fn print_devices(title: &str, devices: &[(String, u64, u64)]) {
-    for (name, free, total) in devices {
-        println!("{title}: {name} {:.0} MiB free of {:.0} MiB", mib(*free), mib(*total));
+fn print_devices(title: &str, devices: &[DeviceFreeMemory]) {
+    for d in devices {
+        println!("{title}: {} {:.0} MiB free of {:.0} MiB", d.name, mib(d.free), mib(d.total));
     }
 }
 

@@ -1,6 +1,6 @@
-//! Measurement helpers: summary statistics, process memory, greedy runs.
+//! Measurement helpers: summary statistics, process and device memory, greedy runs.
 
-use llama_cpp::{LlamaBatch, LlamaContext, LlamaSampler, LlamaToken, Result};
+use llama_cpp::{list_llama_ggml_backend_devices, LlamaBatch, LlamaContext, LlamaSampler, LlamaToken, Result};
 use std::time::{Duration, Instant};
 
 /// Mean, sample standard deviation, min and max of a series.
@@ -108,6 +108,36 @@ impl ProcessMemory {
     /// peak then stays process-wide.
     pub fn reset_peak() -> bool {
         std::fs::write("/proc/self/clear_refs", "5").is_ok()
+    }
+}
+
+/// Free and total memory of one ggml device, as its backend reports them
+/// (CUDA: `cudaMemGetInfo`; CPU: the host's memory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceFreeMemory {
+    /// The device's ggml name (`CUDA0`, `CPU`, ...).
+    pub name: String,
+    /// Free bytes now.
+    pub free: u64,
+    /// Total bytes.
+    pub total: u64,
+}
+
+impl DeviceFreeMemory {
+    /// Every device, now. Differences between two readings are what a load
+    /// or a context really took, including what llama.cpp's buffer
+    /// accounting does not see (CUDA's own pools, cuBLAS workspaces).
+    pub fn read_all() -> Vec<Self> {
+        list_llama_ggml_backend_devices()
+            .into_iter()
+            .map(|d| Self { name: d.name, free: d.memory_free as u64, total: d.memory_total as u64 })
+            .collect()
+    }
+
+    /// Bytes each device lost from `before` to `after`, two readings of
+    /// [`read_all`](Self::read_all); negative where memory came back.
+    pub fn used_between(before: &[Self], after: &[Self]) -> Vec<(String, i64)> {
+        before.iter().zip(after).map(|(b, a)| (b.name.clone(), b.free as i64 - a.free as i64)).collect()
     }
 }
 
