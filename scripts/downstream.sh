@@ -26,7 +26,8 @@ cargo new --quiet hello-moe
 cd hello-moe
 export CARGO_TARGET_DIR=$work/target
 # The patch goes in first: `cargo add` resolves the new dependency's own
-# dependencies, and llama-cpp-sys is not on the registry.
+# dependencies, and the registry's llama-cpp-sys (= llama_cpp_sys) is another
+# project's crate.
 cat >> Cargo.toml <<TOML
 
 [patch.crates-io]
