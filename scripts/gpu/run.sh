@@ -224,8 +224,8 @@ for step in "$@"; do
             sweep noomp LD_LIBRARY_PATH="$libs/noomp:$libs" -- pool-context:moe=all pool-graph:moe=all,pool=graph
             sweep pageable GGML_CUDA_NO_PINNED=1 -- base:moe=all
             sweep gpu SWEEP=gpu -- gpu:ngl=999 ;;
-        # The 2,048-token prompt runs in two speed modes ~17 ms apart, all-GPU as well:
-        # is it the host (spinning CPU threads crowding out the CUDA driver's)?
+        # The 2,048-token prompt times cluster ~15 ms apart, all-GPU as well: is it the host
+        # (spinning CPU threads crowding out the CUDA driver's)? Measured: no (docs/BENCHMARKS.md).
         sweep-d) RUNS=10 sweep p2048 SWEEP=p2048 -- example-p2048:moe=all,example=1,prompt=2048 \
                 example-p2048-t15:moe=all,example=1,prompt=2048,threads=15
             RUNS=10 sweep p2048-passive OMP_WAIT_POLICY=passive -- example-p2048:moe=all,example=1,prompt=2048
