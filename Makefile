@@ -9,6 +9,9 @@ CARGO ?= cargo
 PROFILE ?=
 DENSE_MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 MOE_MODEL := models/smollm2-moe-e4k1.gguf
+# In a recipe: the first llama.cpp build that llama-cpp-sys left under target/debug holding $(1).
+built_lib_dir = $$(ls -d $(CURDIR)/target/debug/build/llama-cpp-sys-*/out/lib 2>/dev/null \
+	| while read d; do ls $$d/$(1) > /dev/null 2>&1 && echo $$d; done | head -n 1)
 
 .PHONY: bootstrap models demo test test-static test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream memcheck bindings
 
@@ -41,8 +44,7 @@ test-static: models
 test-lint: bootstrap
 	@if ! $(CARGO) clippy --version > /dev/null 2>&1; then \
 		echo "test-lint: skipped, clippy is not installed (rustup component add clippy)"; exit 0; fi; \
-	lib_dir="$$(ls -d $(CURDIR)/target/debug/build/llama-cpp-sys-*/out/lib 2>/dev/null \
-		| while read d; do ls $$d/libllama.* > /dev/null 2>&1 && echo $$d; done | head -n 1)"; \
+	lib_dir="$(call built_lib_dir,libllama.*)"; \
 	echo "LLAMA_CPP_LIB_DIR=$$lib_dir cargo clippy --workspace --all-targets -- -D warnings"; \
 	LLAMA_CPP_LIB_DIR="$$lib_dir" $(CARGO) clippy --workspace --all-targets -- -D warnings
 
@@ -57,7 +59,7 @@ test-dynamic: models
 # Link the shared build of the previous lane through LLAMA_CPP_LIB_DIR (no cmake),
 # in its own target dir so the lanes do not rebuild each other.
 test-lib-dir: test-dynamic
-	LLAMA_CPP_LIB_DIR="$$(ls -d $(CURDIR)/target/debug/build/llama-cpp-sys-*/out/lib | while read d; do [ -f $$d/libllama.so ] && echo $$d; done | head -n 1)" \
+	LLAMA_CPP_LIB_DIR="$(call built_lib_dir,libllama.so)" \
 	CARGO_TARGET_DIR=target/lib-dir $(CARGO) test --test placement
 
 # docs.rs: no native build under DOCS_RS, every public item documented, no broken links.
