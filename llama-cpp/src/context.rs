@@ -187,7 +187,7 @@ impl LlamaContextParams {
         }
         // ggml asserts beyond this (its thread masks are fixed-size arrays).
         if self.raw.n_threads.max(self.raw.n_threads_batch) > sys::GGML_MAX_N_THREADS as i32 {
-            return Err(LlamaError::InvalidParameter { name: "n_threads", reason: format!("at most {} threads", sys::GGML_MAX_N_THREADS) });
+            return invalid("n_threads", &format!("at most {} threads", sys::GGML_MAX_N_THREADS));
         }
         Ok(())
     }
