@@ -12,6 +12,8 @@ import statistics
 import sys
 from collections import defaultdict
 
+from report import model_name
+
 RESAMPLES = 10_000
 
 
@@ -23,7 +25,7 @@ def median_interval(ratios, rng):
 def main(paths):
     rows = defaultdict(lambda: {"prompt": [], "decode": [], "files": 0})
     for path in paths:
-        model = path.rsplit("/", 1)[-1].removeprefix("bench-").removesuffix(".json")
+        model = model_name(path)
         for r in json.load(open(path)):
             if not r.get("c"):
                 continue

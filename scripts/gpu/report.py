@@ -15,6 +15,11 @@ def cell(summary, digits=1):
     return f"{summary['mean']:,.{digits}f} ± {summary['sd']:,.{digits}f}"
 
 
+def model_name(path):
+    """bench-gpt-oss-20b.json -> gpt-oss-20b."""
+    return path.rsplit("/", 1)[-1].removeprefix("bench-").removesuffix(".json")
+
+
 def ratios(r, what):
     """Ratio of means / median of the per-run (Rust i) / (C i) ratios."""
     means, paired = r.get(f"rust_over_c_{what}"), r.get(f"rust_over_c_{what}_paired_median")
@@ -41,7 +46,7 @@ def main(paths):
           "| prompt t/s Rust | prompt t/s C | decode t/s Rust | decode t/s C | TTFT ms Rust | Rust/C prompt | Rust/C decode |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for path in paths:
-        model = path.rsplit("/", 1)[-1].removeprefix("bench-").removesuffix(".json")
+        model = model_name(path)
         for r in json.load(open(path)):
             gpu = lambda key: sum(used for name, used in r.get(key, []) if name != "CPU") / GIB
             gpu_w = sum(b["weights"] for b in r["buffers"] if b["device"] != "CPU")
