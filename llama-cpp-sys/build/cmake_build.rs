@@ -1,7 +1,7 @@
 //! Building the llama.cpp tree with cmake.
 
 use crate::source::LlamaSource;
-use crate::{cuda, env, fail, feature, NativeBuild};
+use crate::{cpu, cuda, env, fail, feature, NativeBuild};
 use std::process::Command;
 
 /// A backend feature whose sources are missing would otherwise end in
@@ -47,7 +47,6 @@ pub fn build(source: &LlamaSource) -> NativeBuild {
         .define("GGML_BUILD_TESTS", "OFF")
         .define("GGML_BUILD_EXAMPLES", "OFF")
         .define("GGML_CCACHE", "OFF")
-        .define("GGML_NATIVE", on_off(feature("native")))
         .define("GGML_OPENMP", on_off(feature("openmp")))
         .define("GGML_RPC", on_off(feature("rpc")))
         .define("GGML_CUDA", on_off(feature("cuda")))
@@ -60,6 +59,7 @@ pub fn build(source: &LlamaSource) -> NativeBuild {
         // link.rs emits.
         config.define("CMAKE_INSTALL_RPATH", "$ORIGIN");
     }
+    cpu::configure(&mut config);
     if feature("cuda") {
         cuda::configure(&mut config);
     }

@@ -13,6 +13,7 @@
 #[cfg(feature = "bindgen")]
 mod bindings;
 mod cmake_build;
+mod cpu;
 mod cuda;
 mod link;
 mod source;
