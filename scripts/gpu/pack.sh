@@ -19,7 +19,7 @@ for example in moe_offload bench_moe synth_moe upcycle_moe; do
     strip -o "$out/bin/$example" "target/release/examples/$example"
 done
 # Test binaries: cargo prints their paths.
-cargo test --release --features "$features" --no-run --test placement --test moe_equivalence --test gpu_oom \
+cargo test --release --features "$features" --no-run --test placement --test moe_equivalence --test gpu_oom --test cpu_weight_paths \
     --message-format=json 2>/dev/null \
     | python3 -c 'import json,sys
 for line in sys.stdin:
