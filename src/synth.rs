@@ -84,58 +84,43 @@ pub enum Dtype {
 }
 
 impl Dtype {
-    /// The `ggml_type` id (`ggml.h`).
-    pub fn ggml_id(self) -> u32 {
+    /// The `GgmlType` the GGUF writer takes; its sizes and name come from
+    /// llama_cpp's one ggml type table.
+    pub fn ggml_type(self) -> GgmlType {
         match self {
-            Dtype::F32 => 0,
-            Dtype::F16 => 1,
-            Dtype::Q8_0 => 8,
-            Dtype::Q4K => 12,
-            Dtype::Q6K => 14,
-            Dtype::BF16 => 30,
-            Dtype::Mxfp4 => 39,
+            Dtype::F32 => GgmlType::F32,
+            Dtype::F16 => GgmlType::F16,
+            Dtype::BF16 => GgmlType::BF16,
+            Dtype::Q8_0 => GgmlType::Q8_0,
+            Dtype::Q4K => GgmlType::Q4_K,
+            Dtype::Q6K => GgmlType::Q6_K,
+            Dtype::Mxfp4 => GgmlType::MXFP4,
         }
     }
 
-    /// The `GgmlType` the GGUF writer takes.
-    pub fn ggml_type(self) -> GgmlType {
-        GgmlType(self.ggml_id())
+    /// The `ggml_type` id (`ggml.h`).
+    pub fn ggml_id(self) -> u32 {
+        self.ggml_type().0
     }
 
     /// Elements per block.
     pub fn block_elems(self) -> u64 {
-        match self {
-            Dtype::F32 | Dtype::F16 | Dtype::BF16 => 1,
-            Dtype::Q8_0 | Dtype::Mxfp4 => 32,
-            Dtype::Q4K | Dtype::Q6K => 256,
-        }
+        self.ggml_type().block_size().expect(IN_TABLE)
     }
 
     /// Bytes per block.
     pub fn block_bytes(self) -> u64 {
-        match self {
-            Dtype::F32 => 4,
-            Dtype::F16 | Dtype::BF16 => 2,
-            Dtype::Q8_0 => 34,
-            Dtype::Mxfp4 => 17,
-            Dtype::Q4K => 144,
-            Dtype::Q6K => 210,
-        }
+        self.ggml_type().type_size().expect(IN_TABLE)
     }
 
     /// ggml's name for the type.
     pub fn name(self) -> &'static str {
-        match self {
-            Dtype::F32 => "f32",
-            Dtype::F16 => "f16",
-            Dtype::BF16 => "bf16",
-            Dtype::Q8_0 => "q8_0",
-            Dtype::Q4K => "q4_K",
-            Dtype::Q6K => "q6_K",
-            Dtype::Mxfp4 => "mxfp4",
-        }
+        self.ggml_type().name().expect(IN_TABLE)
     }
 }
+
+/// Every `Dtype` is a type ggml can store, so the table knows it (tested).
+const IN_TABLE: &str = "every Dtype is in the ggml type table";
 
 impl fmt::Display for Dtype {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1546,6 +1531,36 @@ mod tests {
             let d = f16_to_f32(u16::from_le_bytes([b[208], b[209]]));
             assert!((2f32.powi(-14)..2f32.powi(-13)).contains(&d), "{d}");
         }
+    }
+
+    #[test]
+    fn dtypes_are_in_the_ggml_type_table() {
+        let all = [
+            Dtype::F32,
+            Dtype::F16,
+            Dtype::BF16,
+            Dtype::Q8_0,
+            Dtype::Q4K,
+            Dtype::Q6K,
+            Dtype::Mxfp4,
+        ];
+        let sizes: Vec<_> = all
+            .iter()
+            .map(|d| (d.name(), d.ggml_id(), d.block_elems(), d.block_bytes()))
+            .collect();
+        // The block layouts the fills in this module write (see the module docs).
+        assert_eq!(
+            sizes,
+            [
+                ("f32", 0, 1, 4),
+                ("f16", 1, 1, 2),
+                ("bf16", 30, 1, 2),
+                ("q8_0", 8, 32, 34),
+                ("q4_K", 12, 256, 144),
+                ("q6_K", 14, 256, 210),
+                ("mxfp4", 39, 32, 17),
+            ]
+        );
     }
 
     #[test]
