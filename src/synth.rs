@@ -66,6 +66,7 @@ use std::str::FromStr;
 
 use anyhow::{ensure, Context, Result};
 use llama_cpp::gguf::{GgmlType, GgufValue, GgufWriter};
+use llama_cpp::offload::tensor_layer;
 
 // ---------------------------------------------------------------------------
 // ggml types used by the presets
@@ -364,8 +365,7 @@ impl TensorSpec {
 
     /// The layer index for `blk.N.*` tensors.
     pub fn layer(&self) -> Option<u32> {
-        let rest = self.name.strip_prefix("blk.")?;
-        rest.split('.').next()?.parse().ok()
+        tensor_layer(&self.name)
     }
 }
 

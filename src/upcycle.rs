@@ -28,6 +28,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use llama_cpp::gguf::{GgmlType, GgufError, GgufFile, GgufTensorInfo, GgufValue, GgufWriter};
+use llama_cpp::offload::split_layer_tensor;
 use rand::{Rng, SeedableRng};
 
 /// Most experts llama.cpp accepts (`LLAMA_MAX_EXPERTS` in llama-hparams.h);
@@ -226,10 +227,8 @@ const FFN_KINDS: [&str; 3] = ["ffn_gate", "ffn_up", "ffn_down"];
 
 /// Splits `blk.{N}.{kind}.weight` into `(N, kind)`.
 fn parse_layer_tensor(name: &str) -> Option<(u32, &str)> {
-    let rest = name.strip_prefix("blk.")?;
-    let (layer, rest) = rest.split_once('.')?;
-    let kind = rest.strip_suffix(".weight")?;
-    Some((layer.parse().ok()?, kind))
+    let (layer, rest) = split_layer_tensor(name)?;
+    Some((layer, rest.strip_suffix(".weight")?))
 }
 
 fn check_options(options: &UpcycleOptions) -> Result<(), UpcycleError> {
@@ -832,6 +831,8 @@ mod tests {
             Some((12, "ffn_up"))
         );
         assert_eq!(parse_layer_tensor("blk.x.ffn_up.weight"), None);
+        assert_eq!(parse_layer_tensor("blk.3.weight"), None);
+        assert_eq!(parse_layer_tensor("blk.3"), None);
         assert_eq!(parse_layer_tensor("blk.1.ffn_up.bias"), None);
         assert_eq!(parse_layer_tensor("output.weight"), None);
     }
