@@ -6,6 +6,7 @@
 pub mod defaults;
 pub mod measure;
 pub mod models;
+pub mod partial_file;
 pub mod synth;
 pub mod upcycle;
 

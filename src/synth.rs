@@ -59,14 +59,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use anyhow::{ensure, Context, Result};
 use llama_cpp::gguf::{GgmlType, GgufValue, GgufWriter};
 use llama_cpp::offload::tensor_layer;
+
+use crate::partial_file::PartialFile;
 
 // ---------------------------------------------------------------------------
 // ggml types used by the presets
@@ -1171,32 +1172,15 @@ pub fn write_file(
     seed: u64,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64> {
-    let mut tmp = PathBuf::from(path);
-    let mut name = tmp
-        .file_name()
-        .context("output path has no file name")?
-        .to_os_string();
-    name.push(".partial");
-    tmp.set_file_name(name);
-    let result = (|| -> Result<u64> {
-        let f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        let mut w = BufWriter::with_capacity(8 << 20, f);
-        let n = write_gguf(spec, &mut w, seed, progress)?;
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all().ok();
-        Ok(n)
-    })();
-    match result {
-        Ok(n) => {
-            std::fs::rename(&tmp, path)
-                .with_context(|| format!("renaming to {}", path.display()))?;
-            Ok(n)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
+    let (partial, file) =
+        PartialFile::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = BufWriter::with_capacity(8 << 20, file);
+    let n = write_gguf(spec, &mut w, seed, progress)?;
+    w.into_inner().map_err(|e| e.into_error())?;
+    partial
+        .commit()
+        .with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(n)
 }
 
 /// Formats a byte count as GB (10^9) and GiB.

@@ -25,11 +25,13 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use llama_cpp::gguf::{GgmlType, GgufError, GgufFile, GgufTensorInfo, GgufValue, GgufWriter};
 use llama_cpp::offload::split_layer_tensor;
 use rand::{Rng, SeedableRng};
+
+use crate::partial_file::PartialFile;
 
 /// Most experts llama.cpp accepts (`LLAMA_MAX_EXPERTS` in llama-hparams.h);
 /// it aborts on load beyond this.
@@ -411,15 +413,6 @@ fn copy_range(
     Ok(())
 }
 
-fn temp_path(output: &Path) -> PathBuf {
-    let mut name = output
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".partial");
-    output.with_file_name(name)
-}
-
 /// Upcycles the dense llama model at `input` into an `E`-expert MoE model at
 /// `output` (see the module documentation). The output is written next to
 /// `output` under a `.partial` name and renamed into place once complete and
@@ -432,56 +425,41 @@ pub fn upcycle(
     let header = GgufFile::open(input)?;
     let plan = plan(&header, options)?;
     let mut src = File::open(input)?;
-    let tmp = temp_path(output);
-
-    let result = (|| -> Result<u64, UpcycleError> {
-        let out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
-        let mut buf = vec![0u8; 1 << 20];
-        let mut rng = match options.router {
-            RouterInit::Zero => None,
-            RouterInit::Random { seed } => Some(rand::rngs::StdRng::seed_from_u64(seed)),
-        };
-        let written = plan
-            .writer
-            .write(out, |index, _info, sink| match &plan.sources[index] {
-                DataSource::Copy(range) => copy_range(&mut src, range, sink, &mut buf),
-                DataSource::Repeat { range, times } => {
-                    (0..*times).try_for_each(|_| copy_range(&mut src, range, sink, &mut buf))
-                }
-                DataSource::Router { n_values } => {
-                    let mut bytes = Vec::with_capacity(*n_values as usize * 4);
-                    for _ in 0..*n_values {
-                        let v = match &mut rng {
-                            None => 0.0f32,
-                            Some(rng) => rng.gen_range(-RANDOM_ROUTER_SCALE..=RANDOM_ROUTER_SCALE),
-                        };
-                        bytes.extend_from_slice(&v.to_le_bytes());
-                    }
-                    sink.write_all(&bytes)
-                }
-            })?;
-        // BufWriter's flush happened in write(); sync so the rename below
-        // never exposes a file whose data is still only in the page cache.
-        File::open(&tmp)?.sync_all()?;
-        // Re-parse to catch any inconsistency before the file takes the
-        // final name.
-        let check = GgufFile::open(&tmp)?;
-        if check.tensors.len() != plan.writer.tensors().len() || check.file_len != Some(written) {
-            return Err(UpcycleError::Io(io::Error::other(
-                "output re-read does not match what was written",
-            )));
-        }
-        Ok(written)
-    })();
-
-    let output_bytes = match result {
-        Ok(n) => n,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
+    let (partial, file) = PartialFile::create(output)?;
+    let out = BufWriter::with_capacity(1 << 20, file);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut rng = match options.router {
+        RouterInit::Zero => None,
+        RouterInit::Random { seed } => Some(rand::rngs::StdRng::seed_from_u64(seed)),
     };
-    std::fs::rename(&tmp, output)?;
+    let output_bytes = plan
+        .writer
+        .write(out, |index, _info, sink| match &plan.sources[index] {
+            DataSource::Copy(range) => copy_range(&mut src, range, sink, &mut buf),
+            DataSource::Repeat { range, times } => {
+                (0..*times).try_for_each(|_| copy_range(&mut src, range, sink, &mut buf))
+            }
+            DataSource::Router { n_values } => {
+                let mut bytes = Vec::with_capacity(*n_values as usize * 4);
+                for _ in 0..*n_values {
+                    let v = match &mut rng {
+                        None => 0.0f32,
+                        Some(rng) => rng.gen_range(-RANDOM_ROUTER_SCALE..=RANDOM_ROUTER_SCALE),
+                    };
+                    bytes.extend_from_slice(&v.to_le_bytes());
+                }
+                sink.write_all(&bytes)
+            }
+        })?;
+    // write() flushed the BufWriter and dropped it. Re-parse to catch any inconsistency
+    // before the file takes the final name.
+    let check = GgufFile::open(partial.path())?;
+    if check.tensors.len() != plan.writer.tensors().len() || check.file_len != Some(output_bytes) {
+        return Err(UpcycleError::Io(io::Error::other(
+            "output re-read does not match what was written",
+        )));
+    }
+    partial.commit()?;
 
     Ok(UpcycleReport {
         n_layers: plan.n_layers,
@@ -499,6 +477,8 @@ pub fn upcycle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::partial_file::partial_path;
+    use std::path::PathBuf;
     use std::sync::atomic::{AtomicU32, Ordering};
 
     /// A fresh path in the system temp dir, removed on drop.
@@ -614,7 +594,7 @@ mod tests {
             report.output_bytes,
             std::fs::metadata(&output.0).unwrap().len()
         );
-        assert!(!temp_path(&output.0).exists());
+        assert!(!partial_path(&output.0).unwrap().exists());
 
         // Metadata: everything copied in order, expert keys appended.
         assert_eq!(moe.kv[..dense.kv.len()], dense.kv[..]);
@@ -759,7 +739,7 @@ mod tests {
             run(&input.0, MAX_EXPERTS + 1, 1),
             Err(UpcycleError::InvalidOptions(_))
         ));
-        assert!(!output.0.exists() && !temp_path(&output.0).exists());
+        assert!(!output.0.exists() && !partial_path(&output.0).unwrap().exists());
 
         let other = TempPath::new("qwen");
         dense_model(&other.0, |w| {
@@ -821,7 +801,7 @@ mod tests {
         let garbage = TempPath::new("garbage");
         std::fs::write(&garbage.0, b"not a model").unwrap();
         assert!(matches!(run(&garbage.0, 4, 1), Err(UpcycleError::Gguf(_))));
-        assert!(!output.0.exists() && !temp_path(&output.0).exists());
+        assert!(!output.0.exists() && !partial_path(&output.0).unwrap().exists());
     }
 
     #[test]
