@@ -21,7 +21,6 @@
 //! success.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
@@ -102,30 +101,38 @@ pub struct UpcycleReport {
 }
 
 /// Why [`upcycle`] failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum UpcycleError {
     /// The input is not a valid GGUF file, or the output could not be encoded.
-    Gguf(GgufError),
+    #[error("GGUF error: {0}")]
+    Gguf(#[from] GgufError),
     /// Reading the input or writing the output failed.
-    Io(io::Error),
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
     /// The options are out of range (`E`, `K`).
+    #[error("invalid options: {0}")]
     InvalidOptions(String),
     /// The input is not a llama-architecture model.
+    #[error("input {}; only 'llama' models can be upcycled", describe_arch(.architecture))]
     NotLlama {
         /// `general.architecture` of the input, if it has one.
         architecture: Option<String>,
     },
     /// The input already has experts.
+    #[error("input is already a Mixture-of-Experts model (llama.expert_count = {n_experts})")]
     AlreadyMoe {
         /// Its `llama.expert_count`.
         n_experts: u64,
     },
     /// A required metadata key is missing or has the wrong type.
+    #[error("input lacks metadata key '{0}' (or it is not an integer)")]
     MissingKey(String),
     /// A required tensor is missing.
+    #[error("input lacks tensor '{0}'")]
     MissingTensor(String),
     /// A tensor's shape is not what the model's metadata implies.
+    #[error("tensor '{tensor}' has dims {dims:?}, expected {expected}")]
     UnexpectedShape {
         /// The tensor's name.
         tensor: String,
@@ -135,71 +142,14 @@ pub enum UpcycleError {
         expected: String,
     },
     /// The input uses something the llama MoE graph has no place for.
+    #[error("unsupported input: {0}")]
     Unsupported(String),
 }
 
-impl fmt::Display for UpcycleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Gguf(e) => write!(f, "GGUF error: {e}"),
-            Self::Io(e) => write!(f, "I/O error: {e}"),
-            Self::InvalidOptions(msg) => write!(f, "invalid options: {msg}"),
-            Self::NotLlama {
-                architecture: Some(arch),
-            } => {
-                write!(
-                    f,
-                    "input architecture is '{arch}'; only 'llama' models can be upcycled"
-                )
-            }
-            Self::NotLlama { architecture: None } => {
-                write!(
-                    f,
-                    "input has no general.architecture; only 'llama' models can be upcycled"
-                )
-            }
-            Self::AlreadyMoe { n_experts } => {
-                write!(f, "input is already a Mixture-of-Experts model (llama.expert_count = {n_experts})")
-            }
-            Self::MissingKey(key) => write!(
-                f,
-                "input lacks metadata key '{key}' (or it is not an integer)"
-            ),
-            Self::MissingTensor(name) => write!(f, "input lacks tensor '{name}'"),
-            Self::UnexpectedShape {
-                tensor,
-                dims,
-                expected,
-            } => {
-                write!(
-                    f,
-                    "tensor '{tensor}' has dims {dims:?}, expected {expected}"
-                )
-            }
-            Self::Unsupported(msg) => write!(f, "unsupported input: {msg}"),
-        }
-    }
-}
-
-impl std::error::Error for UpcycleError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Gguf(e) => Some(e),
-            Self::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<GgufError> for UpcycleError {
-    fn from(e: GgufError) -> Self {
-        Self::Gguf(e)
-    }
-}
-
-impl From<io::Error> for UpcycleError {
-    fn from(e: io::Error) -> Self {
-        Self::Io(e)
+fn describe_arch(architecture: &Option<String>) -> String {
+    match architecture {
+        Some(arch) => format!("architecture is '{arch}'"),
+        None => "has no general.architecture".to_owned(),
     }
 }
 
@@ -802,6 +752,31 @@ mod tests {
         std::fs::write(&garbage.0, b"not a model").unwrap();
         assert!(matches!(run(&garbage.0, 4, 1), Err(UpcycleError::Gguf(_))));
         assert!(!output.0.exists() && !partial_path(&output.0).unwrap().exists());
+    }
+
+    #[test]
+    fn error_messages_name_the_problem() {
+        let not_llama = |architecture: Option<&str>| {
+            UpcycleError::NotLlama {
+                architecture: architecture.map(str::to_owned),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            not_llama(Some("qwen2")),
+            "input architecture is 'qwen2'; only 'llama' models can be upcycled"
+        );
+        assert_eq!(
+            not_llama(None),
+            "input has no general.architecture; only 'llama' models can be upcycled"
+        );
+        let gguf = UpcycleError::from(GgufError::DuplicateKey("k".into()));
+        assert_eq!(gguf.to_string(), "GGUF error: duplicate metadata key 'k'");
+        assert!(std::error::Error::source(&gguf).is_some());
+        let io = UpcycleError::from(io::Error::other("disk full"));
+        assert_eq!(io.to_string(), "I/O error: disk full");
+        assert!(std::error::Error::source(&io).is_some());
+        assert!(std::error::Error::source(&UpcycleError::MissingKey("k".into())).is_none());
     }
 
     #[test]
