@@ -4,17 +4,28 @@
 use super::builder::{embeddings, Kv, Tensors};
 use super::{Dtype, Fill, Hparams};
 
+/// The size and attention-head keys every architecture has, written first.
+fn common_keys(kv: &mut Kv, hp: &Hparams) {
+    kv.u32("context_length", hp.n_ctx_train);
+    kv.u32("embedding_length", hp.n_embd);
+    kv.u32("feed_forward_length", hp.n_ff);
+    kv.u32("block_count", hp.n_layer);
+    kv.u32("attention.head_count", hp.n_head);
+    kv.u32("attention.head_count_kv", hp.n_head_kv);
+}
+
+/// The expert count and top-k every architecture has.
+fn expert_keys(kv: &mut Kv, hp: &Hparams) {
+    kv.u32("expert_count", hp.n_expert);
+    kv.u32("expert_used_count", hp.n_expert_used);
+}
+
 /// gpt-oss (`src/models/openai-moe.cpp`). Types follow the 13.8 GB
 /// conversion of gpt-oss-20b: experts MXFP4 (as released), every other
 /// matrix BF16 (the checkpoint's own dtype), vectors, biases, sinks and the
 /// router F32.
 pub(super) fn build_gpt_oss(hp: &Hparams, kv: &mut Kv, t: &mut Tensors) {
-    kv.u32("context_length", hp.n_ctx_train);
-    kv.u32("embedding_length", hp.n_embd);
-    kv.u32("block_count", hp.n_layer);
-    kv.u32("feed_forward_length", hp.n_ff);
-    kv.u32("attention.head_count", hp.n_head);
-    kv.u32("attention.head_count_kv", hp.n_head_kv);
+    common_keys(kv, hp);
     // n_embd / n_head = 45, so the head size must be given explicitly
     kv.u32("attention.key_length", hp.head_dim);
     kv.u32("attention.value_length", hp.head_dim);
@@ -23,8 +34,7 @@ pub(super) fn build_gpt_oss(hp: &Hparams, kv: &mut Kv, t: &mut Tensors) {
     kv.str("rope.scaling.type", "yarn");
     kv.f32("rope.scaling.factor", 32.0);
     kv.u32("rope.scaling.original_context_length", 4096u32);
-    kv.u32("expert_count", hp.n_expert);
-    kv.u32("expert_used_count", hp.n_expert_used);
+    expert_keys(kv, hp);
     kv.u32("expert_feed_forward_length", hp.n_ff_exp);
     kv.u32("attention.sliding_window", 128u32);
     // llama.cpp's default for gpt-oss (written out for clarity): with period 2
@@ -66,20 +76,14 @@ pub(super) fn build_gpt_oss(hp: &Hparams, kv: &mut Kv, t: &mut Tensors) {
 /// phimoe (`src/models/phimoe.cpp`, graph of phi3). Q8_0 for every matrix
 /// except the router (F32, as llama-quant keeps `ffn_gate_inp`), vectors F32.
 pub(super) fn build_phimoe(hp: &Hparams, kv: &mut Kv, t: &mut Tensors) {
-    kv.u32("context_length", hp.n_ctx_train);
-    kv.u32("embedding_length", hp.n_embd);
-    kv.u32("feed_forward_length", hp.n_ff);
-    kv.u32("block_count", hp.n_layer);
-    kv.u32("attention.head_count", hp.n_head);
-    kv.u32("attention.head_count_kv", hp.n_head_kv);
+    common_keys(kv, hp);
     kv.f32("attention.layer_norm_rms_epsilon", 1e-5);
     kv.u32("rope.dimension_count", hp.head_dim);
     kv.f32("rope.freq_base", 10_000.0);
     // LongRoPE: the factors are the rope_factors_{long,short} tensors
     kv.u32("rope.scaling.original_context_length", 4096u32);
     kv.f32("rope.scaling.attn_factor", 1.190_238_1);
-    kv.u32("expert_count", hp.n_expert);
-    kv.u32("expert_used_count", hp.n_expert_used);
+    expert_keys(kv, hp);
 
     let (e, kvd) = (hp.n_embd, hp.n_head_kv * hp.head_dim);
     let (f, x) = (hp.n_ff, hp.n_expert);
@@ -127,17 +131,11 @@ pub(super) fn build_phimoe(hp: &Hparams, kv: &mut Kv, t: &mut Tensors) {
 /// deepseek v1 (`src/models/deepseek.cpp`): F16 matrices, F32 vectors and
 /// router (as `convert_hf_to_gguf.py --outtype f16` writes them).
 pub(super) fn build_deepseek(hp: &Hparams, kv: &mut Kv, t: &mut Tensors) {
-    kv.u32("context_length", hp.n_ctx_train);
-    kv.u32("embedding_length", hp.n_embd);
-    kv.u32("feed_forward_length", hp.n_ff);
-    kv.u32("block_count", hp.n_layer);
-    kv.u32("attention.head_count", hp.n_head);
-    kv.u32("attention.head_count_kv", hp.n_head_kv);
+    common_keys(kv, hp);
     kv.f32("attention.layer_norm_rms_epsilon", 1e-6);
     kv.u32("rope.dimension_count", hp.head_dim);
     kv.f32("rope.freq_base", 10_000.0);
-    kv.u32("expert_count", hp.n_expert);
-    kv.u32("expert_used_count", hp.n_expert_used);
+    expert_keys(kv, hp);
     kv.u32("leading_dense_block_count", hp.n_layer_dense_lead);
     kv.u32("expert_feed_forward_length", hp.n_ff_exp);
     kv.u32("expert_shared_count", hp.n_expert_shared);
@@ -176,19 +174,13 @@ pub(super) fn build_deepseek(hp: &Hparams, kv: &mut Kv, t: &mut Tensors) {
 /// the layers' `ffn_down_exps` as Q6_K; here every expert tensor is Q4_K so
 /// all layers have the same expert size.
 pub(super) fn build_qwen3moe(hp: &Hparams, kv: &mut Kv, t: &mut Tensors) {
-    kv.u32("context_length", hp.n_ctx_train);
-    kv.u32("embedding_length", hp.n_embd);
-    kv.u32("feed_forward_length", hp.n_ff);
-    kv.u32("block_count", hp.n_layer);
-    kv.u32("attention.head_count", hp.n_head);
-    kv.u32("attention.head_count_kv", hp.n_head_kv);
+    common_keys(kv, hp);
     // n_embd / n_head = 64, but Qwen3's heads are 128 wide
     kv.u32("attention.key_length", hp.head_dim);
     kv.u32("attention.value_length", hp.head_dim);
     kv.f32("attention.layer_norm_rms_epsilon", 1e-6);
     kv.f32("rope.freq_base", 1_000_000.0);
-    kv.u32("expert_count", hp.n_expert);
-    kv.u32("expert_used_count", hp.n_expert_used);
+    expert_keys(kv, hp);
     kv.u32("expert_feed_forward_length", hp.n_ff_exp);
 
     let (e, q, k) = (
