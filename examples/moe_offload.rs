@@ -15,9 +15,11 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use llama_cpp::{
     list_llama_ggml_backend_devices, AddBos, BufferMemory, BufferType, LlamaBackend, LlamaBackendDeviceType, LlamaChatMessage,
-    LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, LoadMode, OffloadPlan, Special, TokenDecoder,
+    LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, OffloadPlan, Special,
+    TokenDecoder,
 };
-use llama_cpp_rs_moe::defaults;
+use llama_cpp_rs_moe::defaults::{self, ContextSettings};
+use llama_cpp_rs_moe::model_params::{model_params, CpuMoe};
 use llama_cpp_rs_moe::measure::{generate, percentile, physical_cores, DeviceFreeMemory, Generation, ProcessMemory, Summary};
 use llama_cpp_rs_moe::models::moe_test_model;
 use serde::Serialize;
@@ -286,17 +288,14 @@ fn config_name(args: &Args) -> String {
 }
 
 fn base_params(args: &Args) -> LlamaModelParams {
-    LlamaModelParams::default().with_n_gpu_layers(args.n_gpu_layers).with_load_mode(if args.mmap { LoadMode::Mmap } else { LoadMode::Read })
+    model_params(args.n_gpu_layers, args.mmap, None)
 }
 
 fn offload_params(args: &Args) -> Result<LlamaModelParams> {
-    let mut params = base_params(args);
-    if args.cpu_moe {
-        params = params.with_cpu_moe_all();
-    }
-    if let Some(n) = args.n_cpu_moe {
-        params = params.with_n_cpu_moe(n);
-    }
+    // clap makes --cpu-moe and --n-cpu-moe exclusive.
+    let cpu_moe =
+        if args.cpu_moe { Some(CpuMoe::All) } else { args.n_cpu_moe.map(CpuMoe::FirstLayers) };
+    let mut params = model_params(args.n_gpu_layers, args.mmap, cpu_moe);
     for spec in &args.overrides {
         let (pattern, buft) = spec.rsplit_once('=').with_context(|| format!("--override {spec:?}: expected PATTERN=BUFFER_TYPE"))?;
         params = params.with_tensor_override(pattern, BufferType::from_name(buft))?;
@@ -385,7 +384,13 @@ fn baseline_fits(path: &Path, baseline: &LlamaModelParams) -> Result<std::result
 }
 
 fn context_params(args: &Args, threads: i32) -> LlamaContextParams {
-    defaults::context_params(args.ctx_size, args.batch, args.ubatch, threads)
+    let settings = ContextSettings {
+        n_ctx: args.ctx_size,
+        n_batch: args.batch,
+        n_ubatch: args.ubatch,
+        ..ContextSettings::defaults(threads)
+    };
+    settings.params()
 }
 
 fn run_config(

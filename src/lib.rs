@@ -5,6 +5,7 @@
 
 pub mod defaults;
 pub mod measure;
+pub mod model_params;
 pub mod models;
 pub mod partial_file;
 pub mod synth;
