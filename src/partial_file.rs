@@ -78,21 +78,22 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn scratch_dir(tag: &str) -> PathBuf {
+    /// A fresh directory holding `model.gguf` = "old", and a partial file
+    /// for it with `data` written and its handle closed.
+    fn old_target_and_partial(tag: &str, data: &[u8]) -> (PathBuf, PathBuf, PartialFile) {
         let dir = std::env::temp_dir().join(format!("partial-file-{}-{tag}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        dir
+        let target = dir.join("model.gguf");
+        std::fs::write(&target, b"old").unwrap();
+        let (partial, mut file) = PartialFile::create(&target).unwrap();
+        file.write_all(data).unwrap();
+        (dir, target, partial)
     }
 
     #[test]
     fn commit_renames_into_place() {
-        let dir = scratch_dir("commit");
-        let target = dir.join("model.gguf");
-        std::fs::write(&target, b"old").unwrap();
-        let (partial, mut file) = PartialFile::create(&target).unwrap();
+        let (dir, target, partial) = old_target_and_partial("commit", b"new data");
         assert_eq!(partial.path(), dir.join("model.gguf.partial"));
-        file.write_all(b"new data").unwrap();
-        drop(file);
         // Until the commit the old file is untouched.
         assert_eq!(std::fs::read(&target).unwrap(), b"old");
         partial.commit().unwrap();
@@ -103,12 +104,9 @@ mod tests {
 
     #[test]
     fn dropping_uncommitted_removes_only_the_partial_file() {
-        let dir = scratch_dir("drop");
-        let target = dir.join("model.gguf");
-        std::fs::write(&target, b"old").unwrap();
-        let (partial, mut file) = PartialFile::create(&target).unwrap();
-        file.write_all(b"half a fi").unwrap();
-        drop((partial, file));
+        let (dir, target, partial) = old_target_and_partial("drop", b"half a fi");
+        assert!(dir.join("model.gguf.partial").exists());
+        drop(partial);
         assert!(!dir.join("model.gguf.partial").exists());
         assert_eq!(std::fs::read(&target).unwrap(), b"old");
         std::fs::remove_dir_all(&dir).unwrap();

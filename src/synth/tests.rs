@@ -188,7 +188,9 @@ fn full_sizes_are_near_the_real_files() {
 
 #[test]
 fn layer_and_vocab_limits() {
-    let err = |layers, vocab| build(Preset::GptOss20b, &SynthOptions { layers, vocab }).unwrap_err();
+    let err = |layers, vocab| {
+        build(Preset::GptOss20b, &SynthOptions { layers, vocab }).unwrap_err()
+    };
     assert!(matches!(
         err(Some(0), None),
         SynthError::LayersOutOfRange { layers: 0, max: 24, .. }
