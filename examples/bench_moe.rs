@@ -17,14 +17,15 @@
 use anyhow::{bail, Context as _, Result};
 use clap::Parser;
 use llama_cpp::{
-    sys, CpuThreadPool, FlashAttention, LlamaBackend, LlamaBatch, LlamaContext, LlamaContextParams, LlamaModel, LlamaModelParams,
-    LlamaSampler, LlamaToken, LoadMode,
+    sys, CpuThreadPool, FlashAttention, LlamaBackend, LlamaBatch, LlamaContext, LlamaModel,
+    LlamaSampler, LlamaToken,
 };
-use llama_cpp_rs_moe::defaults;
+use llama_cpp_rs_moe::defaults::{self, ContextSettings};
 use llama_cpp_rs_moe::measure::{percentile, physical_cores, DeviceFreeMemory, ProcessMemory, Summary};
+use llama_cpp_rs_moe::model_params::{model_params, CpuMoe};
 use serde::Serialize;
-use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::ptr::NonNull;
 use std::time::Instant;
 
 #[derive(Parser, Debug)]
@@ -65,7 +66,7 @@ struct Args {
 struct Config {
     name: String,
     n_gpu_layers: u32,
-    cpu_moe: Option<String>,
+    cpu_moe: Option<CpuMoe>,
     mmap: bool,
     threads: i32,
     batch: u32,
@@ -87,8 +88,8 @@ struct Config {
 
 impl Config {
     /// What decides the loaded model (the rest is per context).
-    fn model_key(&self) -> (u32, Option<String>, bool) {
-        (self.n_gpu_layers, self.cpu_moe.clone(), self.mmap)
+    fn model_key(&self) -> (u32, Option<CpuMoe>, bool) {
+        (self.n_gpu_layers, self.cpu_moe, self.mmap)
     }
 }
 
@@ -213,7 +214,7 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
         let flag = || value == "1" || value == "true";
         match key {
             "ngl" => config.n_gpu_layers = value.parse()?,
-            "moe" => config.cpu_moe = Some(value.to_owned()),
+            "moe" => config.cpu_moe = Some(value.parse().with_context(|| format!("{spec}: moe"))?),
             "mmap" => config.mmap = flag(),
             "threads" => config.threads = value.parse()?,
             "batch" => config.batch = value.parse()?,
@@ -242,20 +243,9 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
     Ok(config)
 }
 
-fn model_params(config: &Config) -> LlamaModelParams {
-    let params = LlamaModelParams::default()
-        .with_n_gpu_layers(config.n_gpu_layers)
-        .with_load_mode(if config.mmap { LoadMode::Mmap } else { LoadMode::Read });
-    match config.cpu_moe.as_deref() {
-        None => params,
-        Some("all") => params.with_cpu_moe_all(),
-        Some(n) => params.with_n_cpu_moe(n.parse().unwrap_or(0)),
-    }
-}
-
 /// A model with what was measured while loading it.
 struct LoadedModel {
-    key: (u32, Option<String>, bool),
+    key: (u32, Option<CpuMoe>, bool),
     model: LlamaModel,
     load_seconds: f64,
     rss_after_load: u64,
@@ -269,7 +259,8 @@ impl LoadedModel {
         let free_before = DeviceFreeMemory::read_all();
         ProcessMemory::reset_peak();
         let start = Instant::now();
-        let model = LlamaModel::load_from_file(backend, &args.model, &model_params(config))?;
+        let params = model_params(config.n_gpu_layers, config.mmap, config.cpu_moe);
+        let model = LlamaModel::load_from_file(backend, &args.model, &params)?;
         let load_seconds = start.elapsed().as_secs_f64();
         Ok(Self { key: config.model_key(), model, load_seconds, rss_after_load: ProcessMemory::read().rss, free_before })
     }
@@ -279,14 +270,16 @@ fn run_config(backend: &LlamaBackend, loaded: &LoadedModel, args: &Args, config:
     eprintln!("== {} ==", config.name);
     let LoadedModel { model, load_seconds, rss_after_load, free_before, .. } = loaded;
     let n_ctx = config.n_ctx.unwrap_or((config.prompt + config.gen + 16) as u32);
-    let ctx_params = LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new(n_ctx))
-        .with_n_batch(config.batch)
-        .with_n_ubatch(config.ubatch.min(config.batch))
-        .with_n_threads(config.threads)
-        .with_n_threads_batch(config.threads)
-        .with_n_outputs_max(config.n_outputs_max)
-        .with_swa_full(config.swa_full)
+    let settings = ContextSettings {
+        n_ctx,
+        n_batch: config.batch,
+        n_ubatch: config.ubatch,
+        threads: config.threads,
+        n_outputs_max: config.n_outputs_max,
+        swa_full: config.swa_full,
+    };
+    let ctx_params = settings
+        .params()
         .with_op_offload(config.op_offload)
         .with_cpu_thread_pool(if config.thread_pool == "graph" { CpuThreadPool::PerGraph } else { CpuThreadPool::PerContext })
         .with_flash_attention(match config.flash_attention.as_str() {
@@ -309,8 +302,7 @@ fn run_config(backend: &LlamaBackend, loaded: &LoadedModel, args: &Args, config:
 
     let mut rust = Vec::new();
     let mut c = Vec::new();
-    // SAFETY: a plain constructor; freed below after the last C run.
-    let c_sampler = unsafe { sys::llama_sampler_init_greedy() };
+    let c_sampler = CSampler::greedy()?;
     // Run 0 of each loop is the warm-up. The loop that goes first alternates:
     // with Rust always first, the first measured Rust prompt of a fresh
     // context was the slowest of its row (docs/BENCHMARKS.md).
@@ -320,7 +312,7 @@ fn run_config(backend: &LlamaBackend, loaded: &LoadedModel, args: &Args, config:
             let r = if is_rust {
                 rust_run(&mut ctx, &prompt, config.gen, config.batch as usize)?
             } else if !args.no_c {
-                c_run(&ctx, c_sampler, &prompt, config.gen, config.batch)?
+                c_run(&ctx, &c_sampler, &prompt, config.gen, config.batch)?
             } else {
                 continue;
             };
@@ -329,8 +321,7 @@ fn run_config(backend: &LlamaBackend, loaded: &LoadedModel, args: &Args, config:
             }
         }
     }
-    // SAFETY: created above, used only by c_run, freed once.
-    unsafe { sys::llama_sampler_free(c_sampler) };
+    drop(c_sampler);
     // Also what backends allocated while computing (the CUDA memory pool
     // grows on first use): the peak to plan for.
     let device_used_after_runs = DeviceFreeMemory::used_between(free_before, &DeviceFreeMemory::read_all());
@@ -357,6 +348,10 @@ fn run_config(backend: &LlamaBackend, loaded: &LoadedModel, args: &Args, config:
 }
 
 /// The Rust loop: the same steps as reference_run in C, through the safe API.
+/// Its prompt loop stays here rather than using measure::generate's: it
+/// mirrors benches/c/reference_loop.c step for step (logits for the last
+/// token of every chunk, as llama_batch_get_one gives them; the sampler
+/// timed outside the prompt), so that Rust/C ratios compare the same work.
 fn rust_run(ctx: &mut LlamaContext<'_>, prompt: &[LlamaToken], gen: usize, n_batch: usize) -> Result<RunTimes> {
     ctx.clear_kv_cache();
     let mut sampler = LlamaSampler::greedy();
@@ -385,12 +380,48 @@ fn rust_run(ctx: &mut LlamaContext<'_>, prompt: &[LlamaToken], gen: usize, n_bat
     Ok(RunTimes { prompt_ms, ttft_ms, decode_ms: t_first.elapsed().as_secs_f64() * 1e3, n_decode: gen })
 }
 
-fn c_run(ctx: &LlamaContext<'_>, sampler: *mut sys::llama_sampler, prompt: &[LlamaToken], gen: usize, n_batch: u32) -> Result<RunTimes> {
+/// The C loop's greedy sampler, created through plain llama.h like the loop
+/// itself; freed on drop, so an error between runs cannot leak it.
+struct CSampler(NonNull<sys::llama_sampler>);
+
+impl CSampler {
+    fn greedy() -> Result<Self> {
+        // SAFETY: a constructor without arguments; a NULL return is checked.
+        let raw = unsafe { sys::llama_sampler_init_greedy() };
+        NonNull::new(raw).map(Self).context("llama_sampler_init_greedy returned NULL")
+    }
+}
+
+impl Drop for CSampler {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from llama_sampler_init_greedy, is owned
+        // by this value alone and is freed only here, once.
+        unsafe { sys::llama_sampler_free(self.0.as_ptr()) };
+    }
+}
+
+fn c_run(
+    ctx: &LlamaContext<'_>,
+    sampler: &CSampler,
+    prompt: &[LlamaToken],
+    gen: usize,
+    n_batch: u32,
+) -> Result<RunTimes> {
     let mut tokens: Vec<sys::llama_token> = prompt.iter().map(|t| t.0).collect();
     // SAFETY: the context is live and not used elsewhere during the call
     // (we hold a shared borrow and run single-threaded); `tokens` holds
-    // n_prompt valid ids; the sampler is a live greedy sampler.
-    let r = unsafe { reference_run(ctx.as_ptr(), sampler, tokens.as_mut_ptr(), tokens.len() as i32, gen as i32, n_batch as i32) };
+    // n_prompt valid ids; the sampler is a live greedy sampler (CSampler
+    // owns it and outlives the call).
+    let r = unsafe {
+        reference_run(
+            ctx.as_ptr(),
+            sampler.0.as_ptr(),
+            tokens.as_mut_ptr(),
+            tokens.len() as i32,
+            gen as i32,
+            n_batch as i32,
+        )
+    };
     if r.status != 0 {
         bail!("C loop: llama_decode returned {}", r.status);
     }
@@ -421,7 +452,7 @@ fn print_result(r: &ConfigResult) {
         "\n## {} (ngl {}, moe {:?}, mmap {}, threads {}, batch {}, ubatch {}, outputs {}, swa_full {}, example {}, op_offload {}, pool {}, fa {}, ctx {:?}, prompt {}, gen {})",
         c.name,
         c.n_gpu_layers,
-        c.cpu_moe,
+        c.cpu_moe.map(|m| m.to_string()),
         c.mmap,
         c.threads,
         c.batch,

@@ -15,14 +15,21 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use llama_cpp::{
     list_llama_ggml_backend_devices, AddBos, BufferMemory, BufferType, LlamaBackend, LlamaBackendDeviceType, LlamaChatMessage,
-    LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, LoadMode, OffloadPlan, Special, TokenDecoder,
+    LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, OffloadPlan, Special,
+    TokenDecoder,
 };
-use llama_cpp_rs_moe::defaults;
-use llama_cpp_rs_moe::measure::{generate, percentile, physical_cores, DeviceFreeMemory, Generation, ProcessMemory, Summary};
+use llama_cpp_rs_moe::defaults::{self, ContextSettings};
+use llama_cpp_rs_moe::model_params::{model_params, CpuMoe};
+use llama_cpp_rs_moe::measure::{
+    generate, percentile, physical_cores, DeviceFreeMemory, ProcessMemory, Summary,
+};
 use llama_cpp_rs_moe::models::moe_test_model;
-use serde::Serialize;
-use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
+use llama_cpp_rs_moe::report::{
+    compare, mib, summary, BufferRow, Comparison, ConfigReport, DeviceMemory, ModelFacts, Report,
+    RunReport, Settings,
+};
+use llama_cpp_rs_moe::sha256::sha256_file;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -98,98 +105,6 @@ struct Args {
     verbose: u8,
 }
 
-#[derive(Serialize)]
-struct Report {
-    llama_cpp: &'static str,
-    model: ModelFacts,
-    settings: Settings,
-    configurations: Vec<ConfigReport>,
-    comparison: Option<Comparison>,
-}
-
-#[derive(Serialize)]
-struct ModelFacts {
-    path: PathBuf,
-    architecture: String,
-    n_layer: u64,
-    n_expert: u64,
-    n_expert_used: u64,
-    file_bytes: u64,
-    sha256: Option<String>,
-}
-
-#[derive(Serialize, Clone)]
-struct Settings {
-    n_gpu_layers: u32,
-    ctx_size: u32,
-    threads: i32,
-    batch: u32,
-    ubatch: u32,
-    load_mode: &'static str,
-    prompt_tokens: usize,
-    n_predict: usize,
-    temp: f32,
-    seed: u32,
-    runs: usize,
-}
-
-#[derive(Serialize)]
-struct DeviceMemory {
-    name: String,
-    free_before_load: u64,
-    free_after_load: u64,
-    free_after_context: u64,
-    total: u64,
-}
-
-#[derive(Serialize)]
-struct RunReport {
-    prompt_tokens: usize,
-    generated_tokens: usize,
-    ttft_ms: f64,
-    prompt_tps: f64,
-    decode_tps: Option<f64>,
-    itl_p50_ms: Option<f64>,
-    itl_p95_ms: Option<f64>,
-}
-
-#[derive(Serialize)]
-struct ConfigReport {
-    name: String,
-    overrides: Vec<String>,
-    load_seconds: f64,
-    buffers: Vec<BufferRow>,
-    devices: Vec<DeviceMemory>,
-    rss_before_load: u64,
-    rss_after_load: u64,
-    /// From just before this configuration's load to the end of its runs.
-    rss_peak: u64,
-    runs: Vec<RunReport>,
-    ttft_ms: Option<Summary>,
-    prompt_tps: Option<Summary>,
-    decode_tps: Option<Summary>,
-    text: String,
-    #[serde(skip)]
-    greedy: Option<Generation>,
-}
-
-#[derive(Serialize)]
-struct BufferRow {
-    buffer_type: String,
-    device: String,
-    weights: u64,
-    kv_cache: u64,
-    compute: u64,
-}
-
-#[derive(Serialize)]
-struct Comparison {
-    skipped: Option<String>,
-    greedy_tokens_compared: usize,
-    first_divergence: Option<usize>,
-    max_abs_logit_delta_first_token: Option<f32>,
-}
-
 fn main() -> Result<()> {
     let args = Args::parse();
     init_logging(args.verbose);
@@ -227,7 +142,7 @@ fn main() -> Result<()> {
             Ok(()) => configs.push(("no offload".to_owned(), baseline)),
             Err(reason) => {
                 println!("\n--compare: skipping the no-offload baseline: {reason}");
-                comparison = Some(Comparison { skipped: Some(reason), greedy_tokens_compared: 0, first_divergence: None, max_abs_logit_delta_first_token: None });
+                comparison = Some(Comparison::skipped(reason));
             }
         }
     }
@@ -245,7 +160,7 @@ fn main() -> Result<()> {
     if reports.len() == 2 {
         comparison = Some(compare(&reports[0], &reports[1]));
     }
-    print_summary(&reports, comparison.as_ref());
+    print!("{}", summary(&reports, comparison.as_ref()));
 
     let report = Report { llama_cpp: env!("LLAMA_CPP_VERSION"), model: facts, settings: settings.expect("one config ran"), configurations: reports, comparison };
     if let Some(json) = &args.json {
@@ -286,17 +201,14 @@ fn config_name(args: &Args) -> String {
 }
 
 fn base_params(args: &Args) -> LlamaModelParams {
-    LlamaModelParams::default().with_n_gpu_layers(args.n_gpu_layers).with_load_mode(if args.mmap { LoadMode::Mmap } else { LoadMode::Read })
+    model_params(args.n_gpu_layers, args.mmap, None)
 }
 
 fn offload_params(args: &Args) -> Result<LlamaModelParams> {
-    let mut params = base_params(args);
-    if args.cpu_moe {
-        params = params.with_cpu_moe_all();
-    }
-    if let Some(n) = args.n_cpu_moe {
-        params = params.with_n_cpu_moe(n);
-    }
+    // clap makes --cpu-moe and --n-cpu-moe exclusive.
+    let cpu_moe =
+        if args.cpu_moe { Some(CpuMoe::All) } else { args.n_cpu_moe.map(CpuMoe::FirstLayers) };
+    let mut params = model_params(args.n_gpu_layers, args.mmap, cpu_moe);
     for spec in &args.overrides {
         let (pattern, buft) = spec.rsplit_once('=').with_context(|| format!("--override {spec:?}: expected PATTERN=BUFFER_TYPE"))?;
         params = params.with_tensor_override(pattern, BufferType::from_name(buft))?;
@@ -322,20 +234,12 @@ fn model_facts(path: &Path, hash: bool) -> Result<ModelFacts> {
 }
 
 fn sha256_with_progress(path: &Path, len: u64) -> Result<String> {
-    let bar = ProgressBar::new(len).with_style(ProgressStyle::with_template("sha256 {bar:30} {bytes}/{total_bytes} {bytes_per_sec}")?);
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 4 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        bar.inc(n as u64);
-    }
+    let template = "sha256 {bar:30} {bytes}/{total_bytes} {bytes_per_sec}";
+    let style = ProgressStyle::with_template(template)?;
+    let bar = ProgressBar::new(len).with_style(style);
+    let digest = sha256_file(path, |n| bar.inc(n))?;
     bar.finish_and_clear();
-    Ok(format!("{:x}", hasher.finalize()))
+    Ok(digest)
 }
 
 fn print_facts(facts: &ModelFacts) {
@@ -343,10 +247,6 @@ fn print_facts(facts: &ModelFacts) {
     println!("architecture {}  layers {}  experts {} (active {})", facts.architecture, facts.n_layer, facts.n_expert, facts.n_expert_used);
     println!("file         {:.1} MiB  sha256 {}", mib(facts.file_bytes), facts.sha256.as_deref().unwrap_or("(skipped)"));
     println!("llama.cpp    {}", env!("LLAMA_CPP_VERSION"));
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
 }
 
 fn dry_run(backend: &LlamaBackend, args: &Args, facts: &ModelFacts, params: &LlamaModelParams) -> Result<()> {
@@ -385,7 +285,13 @@ fn baseline_fits(path: &Path, baseline: &LlamaModelParams) -> Result<std::result
 }
 
 fn context_params(args: &Args, threads: i32) -> LlamaContextParams {
-    defaults::context_params(args.ctx_size, args.batch, args.ubatch, threads)
+    let settings = ContextSettings {
+        n_ctx: args.ctx_size,
+        n_batch: args.batch,
+        n_ubatch: args.ubatch,
+        ..ContextSettings::defaults(threads)
+    };
+    settings.params()
 }
 
 fn run_config(
@@ -570,42 +476,5 @@ fn print_buffers(buffers: &[BufferMemory]) {
 fn print_devices(title: &str, devices: &[DeviceFreeMemory]) {
     for d in devices {
         println!("{title}: {} {:.0} MiB free of {:.0} MiB", d.name, mib(d.free), mib(d.total));
-    }
-}
-
-fn compare(offloaded: &ConfigReport, baseline: &ConfigReport) -> Comparison {
-    let (a, b) = (offloaded.greedy.as_ref(), baseline.greedy.as_ref());
-    let (Some(a), Some(b)) = (a, b) else {
-        return Comparison { skipped: Some("no greedy runs".into()), greedy_tokens_compared: 0, first_divergence: None, max_abs_logit_delta_first_token: None };
-    };
-    let compared = a.tokens.len().min(b.tokens.len());
-    let first_divergence = a.tokens.iter().zip(&b.tokens).position(|(x, y)| x != y);
-    let max_delta = (a.first_logits.len() == b.first_logits.len() && !a.first_logits.is_empty())
-        .then(|| a.first_logits.iter().zip(&b.first_logits).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max));
-    Comparison { skipped: None, greedy_tokens_compared: compared, first_divergence, max_abs_logit_delta_first_token: max_delta }
-}
-
-fn print_summary(reports: &[ConfigReport], comparison: Option<&Comparison>) {
-    println!("\n{:<24} {:>26} {:>26} {:>26}", "configuration", "TTFT ms", "prompt t/s", "decode t/s");
-    let cell = |s: &Option<Summary>| s.map_or("n/a".to_owned(), |s| format!("{:.1} ± {:.1}", s.mean, s.sd));
-    for r in reports {
-        println!("{:<24} {:>26} {:>26} {:>26}", r.name, cell(&r.ttft_ms), cell(&r.prompt_tps), cell(&r.decode_tps));
-    }
-    for r in reports {
-        let gpu: u64 = r.buffers.iter().filter(|b| b.device != "CPU").map(|b| b.weights + b.kv_cache + b.compute).sum();
-        let host: u64 = r.buffers.iter().filter(|b| b.device == "CPU").map(|b| b.weights + b.kv_cache + b.compute).sum();
-        println!("{:<24} GPU buffers {:.0} MiB, host buffers {:.0} MiB, peak RSS {:.0} MiB", r.name, mib(gpu), mib(host), mib(r.rss_peak));
-    }
-    if let Some(c) = comparison {
-        match &c.skipped {
-            Some(reason) => println!("comparison skipped: {reason}"),
-            None => println!(
-                "quality: greedy tokens identical for {} of {} ({}), max |Δ logit| of the first token {}",
-                c.first_divergence.unwrap_or(c.greedy_tokens_compared),
-                c.greedy_tokens_compared,
-                c.first_divergence.map_or("no divergence".to_owned(), |p| format!("first divergence at {p}")),
-                c.max_abs_logit_delta_first_token.map_or("n/a".to_owned(), |d| format!("{d:.3e}"))
-            ),
-        }
     }
 }

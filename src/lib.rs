@@ -5,7 +5,11 @@
 
 pub mod defaults;
 pub mod measure;
+pub mod model_params;
 pub mod models;
+pub mod partial_file;
+pub mod report;
+pub mod sha256;
 pub mod synth;
 pub mod upcycle;
 

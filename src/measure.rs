@@ -53,7 +53,7 @@ pub fn percentile(samples: &[f64], q: f64) -> Option<f64> {
 
 /// Physical cores (unique `physical id`/`core id` pairs of /proc/cpuinfo,
 /// at most the logical CPUs available); the logical count where /proc is
-/// missing. llama.cpp's C default of 4 threads cost 2.5x decode speed with
+/// missing. llama.cpp's C default of 4 threads cost 2.6x decode speed with
 /// experts on a 16-core host (docs/BENCHMARKS.md).
 pub fn physical_cores() -> i32 {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();

@@ -21,14 +21,16 @@
 //! success.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use llama_cpp::gguf::{GgmlType, GgufError, GgufFile, GgufTensorInfo, GgufValue, GgufWriter};
+use llama_cpp::offload::split_layer_tensor;
 use rand::{Rng, SeedableRng};
+
+use crate::partial_file::PartialFile;
 
 /// Most experts llama.cpp accepts (`LLAMA_MAX_EXPERTS` in llama-hparams.h);
 /// it aborts on load beyond this.
@@ -99,30 +101,38 @@ pub struct UpcycleReport {
 }
 
 /// Why [`upcycle`] failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum UpcycleError {
     /// The input is not a valid GGUF file, or the output could not be encoded.
-    Gguf(GgufError),
+    #[error("GGUF error: {0}")]
+    Gguf(#[from] GgufError),
     /// Reading the input or writing the output failed.
-    Io(io::Error),
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
     /// The options are out of range (`E`, `K`).
+    #[error("invalid options: {0}")]
     InvalidOptions(String),
     /// The input is not a llama-architecture model.
+    #[error("input {}; only 'llama' models can be upcycled", describe_arch(.architecture))]
     NotLlama {
         /// `general.architecture` of the input, if it has one.
         architecture: Option<String>,
     },
     /// The input already has experts.
+    #[error("input is already a Mixture-of-Experts model (llama.expert_count = {n_experts})")]
     AlreadyMoe {
         /// Its `llama.expert_count`.
         n_experts: u64,
     },
     /// A required metadata key is missing or has the wrong type.
+    #[error("input lacks metadata key '{0}' (or it is not an integer)")]
     MissingKey(String),
     /// A required tensor is missing.
+    #[error("input lacks tensor '{0}'")]
     MissingTensor(String),
     /// A tensor's shape is not what the model's metadata implies.
+    #[error("tensor '{tensor}' has dims {dims:?}, expected {expected}")]
     UnexpectedShape {
         /// The tensor's name.
         tensor: String,
@@ -132,71 +142,14 @@ pub enum UpcycleError {
         expected: String,
     },
     /// The input uses something the llama MoE graph has no place for.
+    #[error("unsupported input: {0}")]
     Unsupported(String),
 }
 
-impl fmt::Display for UpcycleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Gguf(e) => write!(f, "GGUF error: {e}"),
-            Self::Io(e) => write!(f, "I/O error: {e}"),
-            Self::InvalidOptions(msg) => write!(f, "invalid options: {msg}"),
-            Self::NotLlama {
-                architecture: Some(arch),
-            } => {
-                write!(
-                    f,
-                    "input architecture is '{arch}'; only 'llama' models can be upcycled"
-                )
-            }
-            Self::NotLlama { architecture: None } => {
-                write!(
-                    f,
-                    "input has no general.architecture; only 'llama' models can be upcycled"
-                )
-            }
-            Self::AlreadyMoe { n_experts } => {
-                write!(f, "input is already a Mixture-of-Experts model (llama.expert_count = {n_experts})")
-            }
-            Self::MissingKey(key) => write!(
-                f,
-                "input lacks metadata key '{key}' (or it is not an integer)"
-            ),
-            Self::MissingTensor(name) => write!(f, "input lacks tensor '{name}'"),
-            Self::UnexpectedShape {
-                tensor,
-                dims,
-                expected,
-            } => {
-                write!(
-                    f,
-                    "tensor '{tensor}' has dims {dims:?}, expected {expected}"
-                )
-            }
-            Self::Unsupported(msg) => write!(f, "unsupported input: {msg}"),
-        }
-    }
-}
-
-impl std::error::Error for UpcycleError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Gguf(e) => Some(e),
-            Self::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<GgufError> for UpcycleError {
-    fn from(e: GgufError) -> Self {
-        Self::Gguf(e)
-    }
-}
-
-impl From<io::Error> for UpcycleError {
-    fn from(e: io::Error) -> Self {
-        Self::Io(e)
+fn describe_arch(architecture: &Option<String>) -> String {
+    match architecture {
+        Some(arch) => format!("architecture is '{arch}'"),
+        None => "has no general.architecture".to_owned(),
     }
 }
 
@@ -226,10 +179,8 @@ const FFN_KINDS: [&str; 3] = ["ffn_gate", "ffn_up", "ffn_down"];
 
 /// Splits `blk.{N}.{kind}.weight` into `(N, kind)`.
 fn parse_layer_tensor(name: &str) -> Option<(u32, &str)> {
-    let rest = name.strip_prefix("blk.")?;
-    let (layer, rest) = rest.split_once('.')?;
-    let kind = rest.strip_suffix(".weight")?;
-    Some((layer.parse().ok()?, kind))
+    let (layer, rest) = split_layer_tensor(name)?;
+    Some((layer, rest.strip_suffix(".weight")?))
 }
 
 fn check_options(options: &UpcycleOptions) -> Result<(), UpcycleError> {
@@ -412,15 +363,6 @@ fn copy_range(
     Ok(())
 }
 
-fn temp_path(output: &Path) -> PathBuf {
-    let mut name = output
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".partial");
-    output.with_file_name(name)
-}
-
 /// Upcycles the dense llama model at `input` into an `E`-expert MoE model at
 /// `output` (see the module documentation). The output is written next to
 /// `output` under a `.partial` name and renamed into place once complete and
@@ -433,56 +375,41 @@ pub fn upcycle(
     let header = GgufFile::open(input)?;
     let plan = plan(&header, options)?;
     let mut src = File::open(input)?;
-    let tmp = temp_path(output);
-
-    let result = (|| -> Result<u64, UpcycleError> {
-        let out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
-        let mut buf = vec![0u8; 1 << 20];
-        let mut rng = match options.router {
-            RouterInit::Zero => None,
-            RouterInit::Random { seed } => Some(rand::rngs::StdRng::seed_from_u64(seed)),
-        };
-        let written = plan
-            .writer
-            .write(out, |index, _info, sink| match &plan.sources[index] {
-                DataSource::Copy(range) => copy_range(&mut src, range, sink, &mut buf),
-                DataSource::Repeat { range, times } => {
-                    (0..*times).try_for_each(|_| copy_range(&mut src, range, sink, &mut buf))
-                }
-                DataSource::Router { n_values } => {
-                    let mut bytes = Vec::with_capacity(*n_values as usize * 4);
-                    for _ in 0..*n_values {
-                        let v = match &mut rng {
-                            None => 0.0f32,
-                            Some(rng) => rng.gen_range(-RANDOM_ROUTER_SCALE..=RANDOM_ROUTER_SCALE),
-                        };
-                        bytes.extend_from_slice(&v.to_le_bytes());
-                    }
-                    sink.write_all(&bytes)
-                }
-            })?;
-        // BufWriter's flush happened in write(); sync so the rename below
-        // never exposes a file whose data is still only in the page cache.
-        File::open(&tmp)?.sync_all()?;
-        // Re-parse to catch any inconsistency before the file takes the
-        // final name.
-        let check = GgufFile::open(&tmp)?;
-        if check.tensors.len() != plan.writer.tensors().len() || check.file_len != Some(written) {
-            return Err(UpcycleError::Io(io::Error::other(
-                "output re-read does not match what was written",
-            )));
-        }
-        Ok(written)
-    })();
-
-    let output_bytes = match result {
-        Ok(n) => n,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
+    let (partial, file) = PartialFile::create(output)?;
+    let out = BufWriter::with_capacity(1 << 20, file);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut rng = match options.router {
+        RouterInit::Zero => None,
+        RouterInit::Random { seed } => Some(rand::rngs::StdRng::seed_from_u64(seed)),
     };
-    std::fs::rename(&tmp, output)?;
+    let output_bytes = plan
+        .writer
+        .write(out, |index, _info, sink| match &plan.sources[index] {
+            DataSource::Copy(range) => copy_range(&mut src, range, sink, &mut buf),
+            DataSource::Repeat { range, times } => {
+                (0..*times).try_for_each(|_| copy_range(&mut src, range, sink, &mut buf))
+            }
+            DataSource::Router { n_values } => {
+                let mut bytes = Vec::with_capacity(*n_values as usize * 4);
+                for _ in 0..*n_values {
+                    let v = match &mut rng {
+                        None => 0.0f32,
+                        Some(rng) => rng.gen_range(-RANDOM_ROUTER_SCALE..=RANDOM_ROUTER_SCALE),
+                    };
+                    bytes.extend_from_slice(&v.to_le_bytes());
+                }
+                sink.write_all(&bytes)
+            }
+        })?;
+    // write() flushed the BufWriter and dropped it. Re-parse to catch any inconsistency
+    // before the file takes the final name.
+    let check = GgufFile::open(partial.path())?;
+    if check.tensors.len() != plan.writer.tensors().len() || check.file_len != Some(output_bytes) {
+        return Err(UpcycleError::Io(io::Error::other(
+            "output re-read does not match what was written",
+        )));
+    }
+    partial.commit()?;
 
     Ok(UpcycleReport {
         n_layers: plan.n_layers,
@@ -500,6 +427,8 @@ pub fn upcycle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::partial_file::partial_path;
+    use std::path::PathBuf;
     use std::sync::atomic::{AtomicU32, Ordering};
 
     /// A fresh path in the system temp dir, removed on drop.
@@ -615,7 +544,7 @@ mod tests {
             report.output_bytes,
             std::fs::metadata(&output.0).unwrap().len()
         );
-        assert!(!temp_path(&output.0).exists());
+        assert!(!partial_path(&output.0).unwrap().exists());
 
         // Metadata: everything copied in order, expert keys appended.
         assert_eq!(moe.kv[..dense.kv.len()], dense.kv[..]);
@@ -760,7 +689,7 @@ mod tests {
             run(&input.0, MAX_EXPERTS + 1, 1),
             Err(UpcycleError::InvalidOptions(_))
         ));
-        assert!(!output.0.exists() && !temp_path(&output.0).exists());
+        assert!(!output.0.exists() && !partial_path(&output.0).unwrap().exists());
 
         let other = TempPath::new("qwen");
         dense_model(&other.0, |w| {
@@ -822,7 +751,32 @@ mod tests {
         let garbage = TempPath::new("garbage");
         std::fs::write(&garbage.0, b"not a model").unwrap();
         assert!(matches!(run(&garbage.0, 4, 1), Err(UpcycleError::Gguf(_))));
-        assert!(!output.0.exists() && !temp_path(&output.0).exists());
+        assert!(!output.0.exists() && !partial_path(&output.0).unwrap().exists());
+    }
+
+    #[test]
+    fn error_messages_name_the_problem() {
+        let not_llama = |architecture: Option<&str>| {
+            UpcycleError::NotLlama {
+                architecture: architecture.map(str::to_owned),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            not_llama(Some("qwen2")),
+            "input architecture is 'qwen2'; only 'llama' models can be upcycled"
+        );
+        assert_eq!(
+            not_llama(None),
+            "input has no general.architecture; only 'llama' models can be upcycled"
+        );
+        let gguf = UpcycleError::from(GgufError::DuplicateKey("k".into()));
+        assert_eq!(gguf.to_string(), "GGUF error: duplicate metadata key 'k'");
+        assert!(std::error::Error::source(&gguf).is_some());
+        let io = UpcycleError::from(io::Error::other("disk full"));
+        assert_eq!(io.to_string(), "I/O error: disk full");
+        assert!(std::error::Error::source(&io).is_some());
+        assert!(std::error::Error::source(&UpcycleError::MissingKey("k".into())).is_none());
     }
 
     #[test]
@@ -832,6 +786,8 @@ mod tests {
             Some((12, "ffn_up"))
         );
         assert_eq!(parse_layer_tensor("blk.x.ffn_up.weight"), None);
+        assert_eq!(parse_layer_tensor("blk.3.weight"), None);
+        assert_eq!(parse_layer_tensor("blk.3"), None);
         assert_eq!(parse_layer_tensor("blk.1.ffn_up.bias"), None);
         assert_eq!(parse_layer_tensor("output.weight"), None);
     }

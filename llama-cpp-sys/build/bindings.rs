@@ -3,7 +3,7 @@
 //! `src/bindings.rs` is generated from the pinned headers and committed, so a
 //! default build needs no libclang. The `bindgen` feature regenerates them at
 //! build time (for another llama.cpp tree, or to check the committed copy:
-//! the `bindings_are_fresh` test compares the two).
+//! the `committed_bindings_are_fresh` test compares the two).
 
 use crate::source::LlamaSource;
 

@@ -339,9 +339,15 @@ impl Default for OverrideArray {
 
 /// Layer index of a tensor named `blk.N.*`.
 pub fn tensor_layer(name: &str) -> Option<u32> {
+    split_layer_tensor(name).map(|(layer, _)| layer)
+}
+
+/// A tensor named `blk.N.REST` split into `(N, REST)` (`REST` is empty for a
+/// bare `blk.N`): the one parser of llama.cpp's per-layer tensor names.
+pub fn split_layer_tensor(name: &str) -> Option<(u32, &str)> {
     let rest = name.strip_prefix("blk.")?;
-    let digits = rest.split('.').next()?;
-    digits.parse().ok()
+    let (digits, rest) = rest.split_once('.').unwrap_or((rest, ""));
+    Some((digits.parse().ok()?, rest))
 }
 
 /// One tensor of an [`OffloadPlan`].
