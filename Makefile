@@ -13,7 +13,7 @@ MOE_MODEL := models/smollm2-moe-e4k1.gguf
 built_lib_dir = $$(ls -d $(CURDIR)/target/debug/build/llama-cpp-sys-*/out/lib 2>/dev/null \
 	| while read d; do ls $$d/$(1) > /dev/null 2>&1 && echo $$d; done | head -n 1)
 
-.PHONY: bootstrap models demo test test-static test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream memcheck bindings
+.PHONY: bootstrap models demo test test-static test-native test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream memcheck bindings
 
 bootstrap:
 	scripts/bootstrap.sh --no-model
@@ -31,11 +31,16 @@ demo: PROFILE = --release
 demo: models
 	$(CARGO) run --release --example moe_offload -- --cpu-moe --runs 3 --compare --n-predict 48
 
-test: models test-static test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream memcheck
+test: models test-static test-native test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream memcheck
 
 # Default build: vendored llama.cpp, static, CPU.
 test-static: models
 	$(CARGO) test --workspace
+
+# The `native` feature (-march=native, AMX code generation off): the build that died with SIGILL
+# on AMX CPUs. Every CPU weight path, and MoE = dense, with this machine's instructions.
+test-native: models
+	CARGO_TARGET_DIR=target/native $(CARGO) test --features native --test cpu_weight_paths --test moe_equivalence
 
 # Clippy, warnings as errors; it also checks std APIs against rust-version (incompatible_msrv).
 # Clippy's compiler wrapper gives the build script a fresh OUT_DIR, which would rebuild llama.cpp

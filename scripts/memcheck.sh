@@ -3,13 +3,13 @@
 # our code fails the run (--error-exitcode). Suppressions (scripts/valgrind.supp)
 # cover llama.cpp/ggml internals only, each with its reason.
 #
-# valgrind cannot execute AVX-512, so this builds llama.cpp without `native`
-# (ggml's portable x86 baseline: AVX2/FMA/F16C).
+# valgrind cannot execute AVX-512: the default build (ggml's portable x86
+# baseline, AVX2/FMA/F16C) is the one to check, and the static lane already
+# built it in target/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target/memcheck}
-cargo test --no-default-features --no-run --test placement --test bad_input --test thread_pool 2>&1 | tail -n 2
-binaries=$(cargo test --no-default-features --no-run --test placement --test bad_input --test thread_pool --message-format=json 2>/dev/null \
+cargo test --no-run --test placement --test bad_input --test thread_pool 2>&1 | tail -n 2
+binaries=$(cargo test --no-run --test placement --test bad_input --test thread_pool --message-format=json 2>/dev/null \
     | python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
@@ -24,6 +24,8 @@ declare -A filters=(
     [bad_input]="bad_parameters unloadable_files progress_callback n_cpu_moe_usize_max two_contexts"
     [thread_pool]="pool_lifecycle"
 )
+logs=${CARGO_TARGET_DIR:-target}/memcheck
+mkdir -p "$logs"
 status=0
 for entry in $binaries; do
     name=${entry%%=*}; exe=${entry#*=}
@@ -31,9 +33,9 @@ for entry in $binaries; do
         echo "== valgrind: $name $filter"
         valgrind --tool=memcheck --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
             --show-leak-kinds=definite --track-origins=no --suppressions=scripts/valgrind.supp --num-callers=30 \
-            "$exe" --test-threads 1 ${filter:+"$filter"} > "$CARGO_TARGET_DIR/valgrind-$name-$filter.log" 2>&1 || status=$?
-        grep -E "ERROR SUMMARY|definitely lost|test result" "$CARGO_TARGET_DIR/valgrind-$name-$filter.log" || true
-        [ $status -eq 0 ] || { echo "memcheck failed: see $CARGO_TARGET_DIR/valgrind-$name-$filter.log"; exit $status; }
+            "$exe" --test-threads 1 ${filter:+"$filter"} > "$logs/valgrind-$name-$filter.log" 2>&1 || status=$?
+        grep -E "ERROR SUMMARY|definitely lost|test result" "$logs/valgrind-$name-$filter.log" || true
+        [ $status -eq 0 ] || { echo "memcheck failed: see $logs/valgrind-$name-$filter.log"; exit $status; }
     done
 done
 echo "memcheck: no errors"

@@ -27,7 +27,7 @@ for variant in ${VARIANTS:-spr spr-no-amx spr-amx-fix native}; do
     if [ ! -f "$build/bin/libggml-cpu.so" ]; then
         cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON -DGGML_NATIVE=OFF \
             -DGGML_OPENMP=OFF -DGGML_CCACHE=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_COMMON=OFF -DLLAMA_BUILD_TESTS=OFF \
-            -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
+            -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF \
             -DCMAKE_C_FLAGS="${flags[$variant]}" -DCMAKE_CXX_FLAGS="${flags[$variant]}" > "$work/$variant-configure.log"
         cmake --build "$build" -j "$(nproc)" --target ggml-cpu > "$work/$variant-build.log"
     fi

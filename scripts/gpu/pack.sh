@@ -36,7 +36,7 @@ tar -C llama-cpp-sys -cJf "$out/llama.cpp.tar.xz" \
     llama.cpp
 # Rust binaries compress about 3x; transfers are limited to 64 MiB.
 tar -C "$out" -cJf "$out/bin.tar.xz" bin && rm -rf "$out/bin"
-cp scripts/gpu/run.sh scripts/gpu/h2d_bandwidth.cu "$out/"
+cp scripts/gpu/run.sh scripts/gpu/h2d_bandwidth.cu scripts/gpu/tilecfg.cpp "$out/"
 
 # The dense test model does not fit one transfer (64 MiB): two halves.
 mkdir -p dist/gpu-model-a dist/gpu-model-b

@@ -17,6 +17,12 @@
 #   test-moe     assemble + upcycle SmolLM2, run moe_offload, the placement and equivalence tests
 #   demo-gptoss  write a GPT-OSS-20B-shaped model, run moe_offload with and without --cpu-moe
 #   bench-gptoss | bench-phi | bench-deepseek | bench-qwen3   the benchmark sweeps
+#   cpu-builds   ggml-cpu as the crate's CPU options build it, with this machine's gcc: native (as
+#                b10200 builds it, AMX included), native-no-amx (the `native` feature), portable (the default)
+#   tilecfg      does this machine's gcc keep the AMX tile configuration (tilecfg.cpp)?
+#   amx-check    tests/cpu_weight_paths.rs on the CPU alone with each ggml-cpu variant (carried gcc 12
+#                builds from cpu-variants.sh in dist/gpu-cpu, and cpu-builds'): SIGILL or the CPU line
+#   cpu-decode   GPT-OSS-20B --cpu-moe with each cpu-builds variant (Rust loop, 5 runs)
 set -euo pipefail
 root=$(pwd)
 dist=$root/dist/gpu
@@ -119,6 +125,57 @@ sweep() {
         --json "$out/sweep-$label.json" "${args[@]}" > "$out/sweep-$label.txt" 2> "$out/sweep-$label.err" \
         || echo "sweep $label FAILED" | tee -a "$out/steps.log"
     grep -E "^##|device|rust|Rust/C|^c " "$out/sweep-$label.txt" || true
+}
+
+cpu_builds() {
+    local v noamx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+    for v in native native-no-amx portable; do
+        [ -f "$libs/cpu-$v/libggml-cpu.so" ] && continue
+        local extra=()
+        case $v in
+            native) extra=(-DGGML_NATIVE=ON) ;;
+            native-no-amx) extra=(-DGGML_NATIVE=ON "-DCMAKE_C_FLAGS=$noamx" "-DCMAKE_CXX_FLAGS=$noamx") ;;
+            portable) extra=(-DGGML_NATIVE=OFF) ;;
+        esac
+        local t0=$SECONDS
+        cmake -S "$work/llama.cpp" -B "$work/cpu-$v" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
+            -DGGML_OPENMP=OFF -DGGML_CCACHE=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_COMMON=OFF -DLLAMA_BUILD_TESTS=OFF \
+            -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF "${extra[@]}" > "$out/cmake-cpu-$v.log" 2>&1
+        cmake --build "$work/cpu-$v" -j16 --target ggml-cpu >> "$out/cmake-cpu-$v.log" 2>&1
+        mkdir -p "$libs/cpu-$v" && cp "$work/cpu-$v/bin/libggml-cpu.so" "$libs/cpu-$v/"
+        local tiles
+        tiles=$(objdump -d --no-show-raw-insn "$libs/cpu-$v/libggml-cpu.so" | grep -cE '\s(ldtilecfg|tilezero|tileloadd|tdpbssd|tdpbusd)\s' || true)
+        echo "cpu-$v: $((SECONDS - t0)) s, $tiles tile instructions" | tee -a "$out/steps.log"
+    done
+}
+
+tilecfg() {
+    local f
+    for f in "" "-fno-dse"; do
+        g++ -O3 -march=sapphirerapids $f -c "$dist/tilecfg.cpp" -o "$work/tilecfg.o"
+        echo "== $(g++ --version | head -1) -O3 -march=sapphirerapids $f"
+        objdump -d --no-show-raw-insn "$work/tilecfg.o" | sed -n '/<_Z4initv>/,/ret/p'
+    done | tee "$out/tilecfg.txt"
+}
+
+amx_check() {
+    local dense=$work/models/SmolLM2-135M-Instruct.Q4_1.gguf moe=$work/models/smollm2-moe-e4k1.gguf
+    if [ ! -f "$dense" ]; then
+        stash
+        cat "$work/parts/part00" "$work/parts/part01" > "$dense"
+    fi
+    [ -f "$moe" ] || run_bin upcycle_moe --input "$dense" --output "$moe" --experts 4 --experts-used 1 --router random > /dev/null
+    grep -o 'amx[a-z_0-9]*' /proc/cpuinfo | sort | uniq -c | tee "$out/amx-flags.txt"
+    local dir name rc
+    for dir in "$root"/dist/gpu-cpu/spr* "$libs"/cpu-*; do
+        name=$(basename "$dir")
+        [ -f "$dir/libggml-cpu.so" ] || continue
+        log "cpu_weight_paths with $name"
+        rc=0
+        CUDA_VISIBLE_DEVICES= LD_LIBRARY_PATH="$dir:$libs" LLAMA_TEST_MODEL=$dense LLAMA_TEST_MOE_MODEL=$moe \
+            LLAMA_TEST_TMPDIR=$work/tmp "$bin/test_cpu_weight_paths" > "$out/amx-$name.txt" 2>&1 || rc=$?
+        echo "$name: exit $rc; $(grep -hE '^CPU:|test result|signal' "$out/amx-$name.txt" | tr '\n' ' ')" | tee -a "$out/amx-check.txt"
+    done
 }
 
 stash() {
@@ -230,6 +287,12 @@ for step in "$@"; do
                 example-p2048-t15:moe=all,example=1,prompt=2048,threads=15
             RUNS=10 sweep p2048-passive OMP_WAIT_POLICY=passive -- example-p2048:moe=all,example=1,prompt=2048
             RUNS=10 sweep p2048-noomp LD_LIBRARY_PATH="$libs/noomp:$libs" -- example-p2048:moe=all,example=1,prompt=2048 ;;
+        cpu-builds) cpu_builds ;;
+        tilecfg) tilecfg ;;
+        amx-check) amx_check ;;
+        cpu-decode) for v in native native-no-amx portable; do
+                RUNS=5 sweep "cpu-$v" LD_LIBRARY_PATH="$libs/cpu-$v:$libs" -- "cpu-moe:moe=all,example=1"
+            done ;;
         collect) tar -C "$out" -czf "$ret/results.tgz" . && ls -la "$ret" ;;
         *) echo "unknown step $step" >&2; exit 2 ;;
     esac
