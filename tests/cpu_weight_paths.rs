@@ -35,7 +35,10 @@ fn generate(backend: &LlamaBackend, path: &Path, extra_buffer_types: bool) -> (V
     let params = LlamaModelParams::default()
         .with_load_mode(LoadMode::Read)
         .with_n_gpu_layers(0)
-        .with_extra_buffer_types(extra_buffer_types);
+        .with_extra_buffer_types(extra_buffer_types)
+        // With a GPU present its pinned host buffers would take every CPU
+        // weight before the extra buffer types get a chance.
+        .with_host_buffers(false);
     let model = LlamaModel::load_from_file(backend, path, &params).expect("model loads");
     let used = model
         .memory_breakdown()

@@ -226,6 +226,17 @@ impl LlamaModelParams {
         self
     }
 
+    /// Keep host-side weights in a GPU's pinned host buffer type (default on;
+    /// only matters when a GPU backend is present). Pinned memory speeds up
+    /// the copies a GPU makes of host weights for large batches, but it takes
+    /// precedence over the CPU's repacked layouts: with it off, weights in host
+    /// memory use [`with_extra_buffer_types`](Self::with_extra_buffer_types)
+    /// as on a machine without a GPU.
+    pub fn with_host_buffers(mut self, enabled: bool) -> Self {
+        self.raw.no_host = !enabled;
+        self
+    }
+
     /// Called with the load progress in `0.0..=1.0`; return `false` to
     /// cancel the load. A panic inside the callback cancels the load and is
     /// re-raised in the caller after llama.cpp has returned.
