@@ -6,6 +6,7 @@
 #   spr          AMX compiled as ggml b10200 does it: the build that died with SIGILL
 #   spr-no-amx   with build/cpu.rs's -mno-amx-* flags (the `native` feature on an AMX CPU)
 #   spr-amx-fix  AMX compiled with -fno-dse (the `amx` feature)
+#   native, portable  this machine's `native` feature and default build, for local speed A/B
 # Also counts tile instructions and shows the code before each ldtilecfg.
 #
 # Usage: scripts/gpu/cpu-variants.sh   (output: dist/gpu-cpu/)
@@ -20,9 +21,11 @@ declare -A flags=(
     [spr-no-amx]="-march=sapphirerapids -mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
     [spr-amx-fix]="-march=sapphirerapids -fno-dse"
     [native]="-march=native -mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+    [portable]=""
 )
-# `native` is this machine's (the `native` feature), for local A/B runs only.
-for variant in ${VARIANTS:-spr spr-no-amx spr-amx-fix native}; do
+# `native` (the `native` feature) and `portable` (the default build) are this machine's, for local
+# A/B runs only: swapped in with LD_LIBRARY_PATH under a dynamic-link binary.
+for variant in ${VARIANTS:-spr spr-no-amx spr-amx-fix native portable}; do
     build=$work/$variant
     if [ ! -f "$build/bin/libggml-cpu.so" ]; then
         cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON -DGGML_NATIVE=OFF \
@@ -31,10 +34,11 @@ for variant in ${VARIANTS:-spr spr-no-amx spr-amx-fix native}; do
             -DCMAKE_C_FLAGS="${flags[$variant]}" -DCMAKE_CXX_FLAGS="${flags[$variant]}" > "$work/$variant-configure.log"
         cmake --build "$build" -j "$(nproc)" --target ggml-cpu > "$work/$variant-build.log"
     fi
-    mkdir -p "$out/$variant" && cp "$build"/bin/libggml-cpu.so "$out/$variant/"
-    tiles=$(objdump -d --no-show-raw-insn "$build/bin/libggml-cpu.so" | grep -cE '\s(ldtilecfg|tilezero|tileloadd|tdpbssd|tdpbusd|tilestored)\s' || true)
+    # Under the soname: that is the file the binaries' loader looks for.
+    mkdir -p "$out/$variant" && cp -L "$build"/bin/libggml-cpu.so.0 "$out/$variant/"
+    tiles=$(objdump -d --no-show-raw-insn "$build/bin/libggml-cpu.so.0" | grep -cE '\s(ldtilecfg|tilezero|tileloadd|tdpbssd|tdpbusd|tilestored)\s' || true)
     echo "$variant: ${flags[$variant]} -> $tiles tile instructions"
     # The tile configuration written before each ldtilecfg: only a palette byte
     # (movb $0x1) means the rows/colsb stores were dropped.
-    objdump -d --no-show-raw-insn "$build/bin/libggml-cpu.so" | grep -B8 -m2 ldtilecfg > "$out/$variant/ldtilecfg.txt" || true
+    objdump -d --no-show-raw-insn "$build/bin/libggml-cpu.so.0" | grep -B8 -m2 ldtilecfg > "$out/$variant/ldtilecfg.txt" || true
 done

@@ -35,6 +35,16 @@ bin=$work/bin
 libs=$work/llama-build/bin
 [ -d "$bin" ] || tar -C "$work" -xJf "$dist/bin.tar.xz"
 
+# Folders that swap in another CPU backend under LD_LIBRARY_PATH hold it under the name the
+# binaries ask the loader for (their NEEDED entry, the soname): a bare libggml-cpu.so there is
+# never loaded, and the run silently uses $libs' own.
+cpu_lib=libggml-cpu.so.0
+for old in "$libs"/*/libggml-cpu.so "$root"/dist/gpu-cpu/*/libggml-cpu.so; do
+    [ -f "$old" ] && [ ! -e "${old%/*}/$cpu_lib" ] && cp "$old" "${old%/*}/$cpu_lib"
+done
+# Which libggml-cpu a binary loads with these library folders: loaded DIR...
+loaded() { LD_LIBRARY_PATH=$(IFS=:; echo "$*") ldd "$bin/moe_offload" | grep -o 'libggml-cpu[^ ]* => [^ ]*'; }
+
 log() { printf '\n### %s (%s)\n' "$*" "$(date +%T)" | tee -a "$out/steps.log"; }
 
 hardware() {
@@ -83,7 +93,7 @@ setup() {
         cmake --build "$work/llama-build" -j16 > "$out/cmake-build.log" 2>&1
         echo "CUDA build: $((SECONDS - t0)) s" | tee -a "$out/steps.log"
     fi
-    if [ ! -f "$libs/noomp/libggml-cpu.so" ]; then
+    if [ ! -f "$libs/noomp/$cpu_lib" ]; then
         local t0=$SECONDS
         # The CPU backend without OpenMP (ggml's own thread pool), as the
         # crate's default build has it: only libggml-cpu differs, same ABI.
@@ -92,7 +102,7 @@ setup() {
             -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
             -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF > "$out/cmake-noomp.log" 2>&1
         cmake --build "$work/noomp-build" -j16 --target ggml-cpu >> "$out/cmake-noomp.log" 2>&1
-        mkdir -p "$libs/noomp" && cp "$work/noomp-build/bin/libggml-cpu.so" "$libs/noomp/"
+        mkdir -p "$libs/noomp" && cp -L "$work/noomp-build/bin/$cpu_lib" "$libs/noomp/"
         echo "no-OpenMP CPU build: $((SECONDS - t0)) s" | tee -a "$out/steps.log"
         # Returned in parts of 15 MiB (the tool returns files of 16 MiB at most);
         # carried as dist/gpu-libs/ they save the next cold machine the build.
@@ -129,8 +139,10 @@ sweep() {
 
 cpu_builds() {
     local v noamx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+    # A setup that unpacked carried libraries has not unpacked the sources.
+    [ -d "$work/llama.cpp" ] || tar -C "$work" -xJf "$dist/llama.cpp.tar.xz"
     for v in native native-no-amx portable; do
-        [ -f "$libs/cpu-$v/libggml-cpu.so" ] && continue
+        [ -f "$libs/cpu-$v/$cpu_lib" ] && continue
         local extra=()
         case $v in
             native) extra=(-DGGML_NATIVE=ON) ;;
@@ -142,9 +154,9 @@ cpu_builds() {
             -DGGML_OPENMP=OFF -DGGML_CCACHE=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_COMMON=OFF -DLLAMA_BUILD_TESTS=OFF \
             -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF "${extra[@]}" > "$out/cmake-cpu-$v.log" 2>&1
         cmake --build "$work/cpu-$v" -j16 --target ggml-cpu >> "$out/cmake-cpu-$v.log" 2>&1
-        mkdir -p "$libs/cpu-$v" && cp "$work/cpu-$v/bin/libggml-cpu.so" "$libs/cpu-$v/"
+        mkdir -p "$libs/cpu-$v" && cp -L "$work/cpu-$v/bin/$cpu_lib" "$libs/cpu-$v/"
         local tiles
-        tiles=$(objdump -d --no-show-raw-insn "$libs/cpu-$v/libggml-cpu.so" | grep -cE '\s(ldtilecfg|tilezero|tileloadd|tdpbssd|tdpbusd)\s' || true)
+        tiles=$(objdump -d --no-show-raw-insn "$libs/cpu-$v/$cpu_lib" | grep -cE '\s(ldtilecfg|tilezero|tileloadd|tdpbssd|tdpbusd)\s' || true)
         echo "cpu-$v: $((SECONDS - t0)) s, $tiles tile instructions" | tee -a "$out/steps.log"
     done
 }
@@ -169,13 +181,21 @@ amx_check() {
     local dir name rc
     for dir in "$root"/dist/gpu-cpu/spr* "$libs"/cpu-*; do
         name=$(basename "$dir")
-        [ -f "$dir/libggml-cpu.so" ] || continue
-        log "cpu_weight_paths with $name"
+        [ -f "$dir/$cpu_lib" ] || continue
+        log "cpu_weight_paths with $name: $(loaded "$dir" "$libs")"
         rc=0
         CUDA_VISIBLE_DEVICES= LD_LIBRARY_PATH="$dir:$libs" LLAMA_TEST_MODEL=$dense LLAMA_TEST_MOE_MODEL=$moe \
             LLAMA_TEST_TMPDIR=$work/tmp "$bin/test_cpu_weight_paths" > "$out/amx-$name.txt" 2>&1 || rc=$?
         echo "$name: exit $rc; $(grep -hE '^CPU:|test result|signal' "$out/amx-$name.txt" | tr '\n' ' ')" | tee -a "$out/amx-check.txt"
     done
+    # What `make demo` and the native lane run, on this AMX CPU, with gcc 12's native-equivalent build.
+    local fixed=$root/dist/gpu-cpu/spr-no-amx
+    log "MoE = dense and moe_offload on the CPU with spr-no-amx: $(loaded "$fixed" "$libs")"
+    CUDA_VISIBLE_DEVICES= LD_LIBRARY_PATH="$fixed:$libs" LLAMA_TEST_MODEL=$dense LLAMA_TEST_MOE_MODEL=$moe \
+        "$bin/test_moe_equivalence" > "$out/amx-equivalence.txt" 2>&1 || echo "equivalence FAILED" | tee -a "$out/steps.log"
+    CUDA_VISIBLE_DEVICES= LD_LIBRARY_PATH="$fixed:$libs" "$bin/moe_offload" --model "$moe" --cpu-moe --runs 3 --compare \
+        --n-predict 48 > "$out/amx-demo.txt" 2>&1 || echo "demo FAILED" | tee -a "$out/steps.log"
+    tail -n 2 "$out/amx-equivalence.txt"; tail -n 8 "$out/amx-demo.txt"
 }
 
 stash() {
@@ -291,6 +311,7 @@ for step in "$@"; do
         tilecfg) tilecfg ;;
         amx-check) amx_check ;;
         cpu-decode) for v in native native-no-amx portable; do
+                log "cpu-$v: $(loaded "$libs/cpu-$v" "$libs")"
                 RUNS=5 sweep "cpu-$v" LD_LIBRARY_PATH="$libs/cpu-$v:$libs" -- "cpu-moe:moe=all,example=1"
             done ;;
         collect) tar -C "$out" -czf "$ret/results.tgz" . && ls -la "$ret" ;;
