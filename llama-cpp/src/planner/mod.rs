@@ -54,12 +54,13 @@ use crate::devices::list_llama_ggml_backend_devices;
 use crate::gguf::GgufFile;
 use crate::{
     BufferType, LlamaBackend, LlamaBackendDeviceType, LlamaContextParams, LlamaError,
-    LlamaModelParams,
+    LlamaModelParams, LoadMode,
 };
 use layout::Slot;
 use search::{Candidate, Measured, MemoryProbe, Outcome, Problem};
 use setup::Setup;
 use speed::Traffic;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -220,7 +221,7 @@ pub struct Shortfall {
     /// Its budget.
     pub budget: u64,
     /// The smallest budget that works: llama.cpp's accounting with every
-    /// movable expert in host memory.
+    /// movable expert in host memory, plus the planner's reserve.
     pub minimum: u64,
 }
 
@@ -267,12 +268,19 @@ pub struct Planner {
     expert_biases: ExpertBiases,
     ubatch_choices: Vec<u32>,
     default_n_ctx: u32,
+    reserve: u64,
 }
 
 /// The ubatch sizes tried when the caller leaves `n_ubatch` unset: with host
 /// experts every ubatch copies the experts it uses, so larger ones speed up
 /// long prompts, at the cost of compute-buffer VRAM.
 pub const UBATCH_CHOICES: [u32; 4] = [512, 2048, 4096, 8192];
+
+/// VRAM kept free of llama.cpp's buffers on every GPU by default: its
+/// accounting covers weights, KV cache and compute buffers, but the CUDA
+/// backend's memory pool grows while computing (0.07–0.14 GiB over the
+/// buffers on GPT-OSS-20B, docs/BENCHMARKS.md), and the budget is for the peak.
+pub const DEFAULT_RESERVE: u64 = 256 << 20;
 
 /// The context length planned when the caller leaves it unset (capped at
 /// the training length): room for a long prompt and its answer. The training
@@ -292,6 +300,7 @@ impl Planner {
             expert_biases: ExpertBiases::default(),
             ubatch_choices: UBATCH_CHOICES.to_vec(),
             default_n_ctx: DEFAULT_N_CTX,
+            reserve: DEFAULT_RESERVE,
         }
     }
 
@@ -331,10 +340,31 @@ impl Planner {
         self
     }
 
+    /// VRAM per GPU kept out of the plan for what llama.cpp's accounting
+    /// does not see (the backend's memory pool): [`DEFAULT_RESERVE`].
+    pub fn reserve(mut self, bytes: u64) -> Self {
+        self.reserve = bytes;
+        self
+    }
+
     /// The context length to plan when the caller leaves `n_ctx` unset.
     pub fn default_n_ctx(mut self, n_ctx: u32) -> Self {
         self.default_n_ctx = n_ctx.max(1);
         self
+    }
+
+    /// llama.cpp's accounting of `params` and `ctx_params` as they are, per
+    /// device (`CPU` for host memory), from a `no_alloc` dry run: what a load
+    /// would allocate, without allocating or reading weights. Useful to check
+    /// a hand-made placement against a budget.
+    pub fn dry_run(
+        &self,
+        params: &LlamaModelParams,
+        ctx_params: &LlamaContextParams,
+    ) -> Result<BTreeMap<String, DeviceBytes>, PlanError> {
+        let backend = LlamaBackend::init()?;
+        let params = params.clone().with_load_mode(LoadMode::Read);
+        probe::dry_run(&backend, &self.path, &params, ctx_params)
     }
 
     /// Plans `params` and `ctx_params` (as the caller set them) within the
@@ -397,9 +427,14 @@ impl Planner {
         probe: &mut dyn MemoryProbe,
     ) -> Result<Plan, PlanError> {
         let biases_follow = self.expert_biases == ExpertBiases::FollowMatrices;
+        // The search sees each budget less the reserve; errors and the plan
+        // report the caller's budgets.
         let problem = Problem {
             units: setup.units(layout, biases_follow),
-            budgets: budgets.to_vec(),
+            budgets: budgets
+                .iter()
+                .map(|b| b.saturating_sub(self.reserve))
+                .collect(),
         };
         let mut reasons = Vec::new();
         let (shapes, ctx_choice) = self.shapes(layout, ctx_params, &mut reasons);
@@ -417,6 +452,8 @@ impl Planner {
                 }) => {
                     for s in &mut shortfalls {
                         s.device = names.get(s.gpu).cloned().unwrap_or_default();
+                        s.budget = budgets.get(s.gpu).copied().unwrap_or(s.budget);
+                        s.minimum = s.minimum.saturating_add(self.reserve);
                     }
                     // The first (smallest) shape's minimum is the one to name.
                     too_small.get_or_insert(PlanError::BudgetTooSmall {
@@ -505,8 +542,10 @@ impl Planner {
             ));
         }
         reasons.push(format!(
-            "llama.cpp's no_alloc dry runs for this shape: {}",
-            outcome.probes
+            "llama.cpp's no_alloc dry runs for this shape: {}; {} per GPU kept free for the \
+             backend's memory pool",
+            outcome.probes,
+            gib(self.reserve)
         ));
         let planner_ubatch = self.chooses_ubatch(ctx_params);
         Ok(Plan {
@@ -740,6 +779,13 @@ impl fmt::Display for Plan {
                     .join(", ")
             }
         )?;
+        if self.devices.is_empty() {
+            // Nothing was planned: the reasons say why.
+            for reason in &self.reasons {
+                writeln!(f, "  - {reason}")?;
+            }
+            return Ok(());
+        }
         let (n_ctx, n_batch, n_ubatch) = self.shape;
         writeln!(
             f,

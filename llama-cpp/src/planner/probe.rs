@@ -6,6 +6,7 @@ use super::patterns::host_patterns;
 use super::search::{Candidate, DeviceBytes, Measured, MemoryProbe, Problem};
 use super::PlanError;
 use crate::{BufferType, LlamaBackend, LlamaContextParams, LlamaModel, LlamaModelParams, LoadMode};
+use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::path::Path;
 
@@ -33,36 +34,51 @@ impl MemoryProbe for DryRun<'_> {
         for pattern in host_patterns(&host, self.biases_follow) {
             params = params.with_tensor_override(&pattern, BufferType::Cpu)?;
         }
-        let model = LlamaModel::load_from_file(&self.backend, self.path, &params)?;
         let ctx_params = self
             .ctx_params
             .clone()
             .with_n_ctx(NonZeroU32::new(c.n_ctx))
             .with_n_batch(c.n_batch)
             .with_n_ubatch(c.n_ubatch);
-        let ctx = model.new_context(&self.backend, ctx_params)?;
         let mut measured = Measured {
             gpus: vec![DeviceBytes::default(); self.gpu_names.len()],
             host: Default::default(),
         };
-        for buffer in ctx.memory_breakdown()? {
-            let bytes = DeviceBytes {
-                weights: buffer.model,
-                kv: buffer.context,
-                compute: buffer.compute,
-            };
-            if buffer.device == "CPU" {
+        for (device, bytes) in dry_run(&self.backend, self.path, &params, &ctx_params)? {
+            if device == "CPU" {
                 measured.host.add(bytes);
-            } else if let Some(i) = self.gpu_names.iter().position(|n| *n == buffer.device) {
+            } else if let Some(i) = self.gpu_names.iter().position(|n| *n == device) {
                 measured.gpus[i].add(bytes);
             } else if bytes.total() > 0 {
                 return Err(PlanError::Probe(format!(
-                    "llama.cpp put {} bytes on {}, which the plan does not budget",
-                    bytes.total(),
-                    buffer.device
+                    "llama.cpp put {} bytes on {device}, which the plan does not budget",
+                    bytes.total()
                 )));
             }
         }
         Ok(measured)
     }
+}
+
+/// llama.cpp's accounting of `params` and `ctx_params` per device (`CPU` for
+/// host memory): a `no_alloc` load and context, nothing allocated.
+pub(crate) fn dry_run(
+    backend: &LlamaBackend,
+    path: &Path,
+    params: &LlamaModelParams,
+    ctx_params: &LlamaContextParams,
+) -> Result<BTreeMap<String, DeviceBytes>, PlanError> {
+    let params = params.clone().with_no_alloc(true);
+    let model = LlamaModel::load_from_file(backend, path, &params)?;
+    let ctx = model.new_context(backend, ctx_params.clone())?;
+    let mut out: BTreeMap<String, DeviceBytes> = BTreeMap::new();
+    for buffer in ctx.memory_breakdown()? {
+        let bytes = DeviceBytes {
+            weights: buffer.model,
+            kv: buffer.context,
+            compute: buffer.compute,
+        };
+        out.entry(buffer.device).or_default().add(bytes);
+    }
+    Ok(out)
 }

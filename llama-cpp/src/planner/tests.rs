@@ -132,7 +132,7 @@ fn ctx_4096() -> LlamaContextParams {
 fn every_budget_is_respected_and_more_budget_is_never_slower() {
     let layout = gpt_oss(24);
     let setup = one_gpu(&layout);
-    let planner = Planner::new("gpt-oss.gguf");
+    let planner = Planner::new("gpt-oss.gguf").reserve(0);
     let mut last: Option<Plan> = None;
     for quarter_gib in 14..=56 {
         let budget = quarter_gib * GIB / 4;
@@ -164,9 +164,15 @@ fn the_last_layers_leave_first_and_one_boundary_layer_splits_per_matrix() {
     let ctx = ctx_4096().with_n_ubatch(2048);
     let mut splits = 0;
     for budget in [5 * GIB, 6 * GIB + GIB / 3, 7 * GIB + GIB / 7, 9 * GIB] {
-        let plan = plan_with(&Planner::new("m"), &layout, &setup, &[budget], &ctx)
-            .0
-            .unwrap();
+        let plan = plan_with(
+            &Planner::new("m").reserve(0),
+            &layout,
+            &setup,
+            &[budget],
+            &ctx,
+        )
+        .0
+        .unwrap();
         let layers: BTreeSet<u32> = plan.host_experts.iter().map(|h| h.0).collect();
         let first = *layers.iter().next().unwrap();
         assert_eq!(
@@ -206,7 +212,7 @@ fn the_last_layers_leave_first_and_one_boundary_layer_splits_per_matrix() {
 fn an_impossible_budget_names_the_smallest_that_works() {
     let layout = gpt_oss(24);
     let setup = one_gpu(&layout);
-    let planner = Planner::new("m");
+    let planner = Planner::new("m").reserve(0);
     let err = plan_with(&planner, &layout, &setup, &[GIB], &ctx_4096())
         .0
         .unwrap_err();
@@ -254,9 +260,15 @@ fn caller_overrides_are_kept_and_planned_around() {
         "the caller's layers are not the planner's to move"
     );
     let ctx = ctx_4096().with_n_ubatch(2048);
-    let plan = plan_with(&Planner::new("m"), &layout, &setup, &[6 * GIB], &ctx)
-        .0
-        .unwrap();
+    let plan = plan_with(
+        &Planner::new("m").reserve(0),
+        &layout,
+        &setup,
+        &[6 * GIB],
+        &ctx,
+    )
+    .0
+    .unwrap();
     assert!(plan.host_experts.iter().all(|h| h.0 >= 4));
     assert!(plan.devices[0].bytes.total() <= 6 * GIB);
     // The caller's host experts count in the speed prediction.
@@ -299,11 +311,11 @@ fn the_ubatch_follows_the_workload_within_the_budget() {
     let setup = one_gpu(&layout);
     let budget = [7 * GIB];
     let ctx = LlamaContextParams::default().with_n_ctx(NonZeroU32::new(16384));
-    let long_prompts = Planner::new("m").workload(Workload {
+    let long_prompts = Planner::new("m").reserve(0).workload(Workload {
         prompt_tokens: 16384,
         generated_tokens: 16,
     });
-    let chat = Planner::new("m").workload(Workload {
+    let chat = Planner::new("m").reserve(0).workload(Workload {
         prompt_tokens: 64,
         generated_tokens: 1024,
     });
@@ -338,7 +350,7 @@ fn the_ubatch_follows_the_workload_within_the_budget() {
 fn an_unset_context_length_is_chosen_and_a_set_one_kept() {
     let layout = gpt_oss(4);
     let setup = one_gpu(&layout);
-    let planner = Planner::new("m");
+    let planner = Planner::new("m").reserve(0);
     let unset = LlamaContextParams::default().with_n_ctx(None);
     let plan = plan_with(&planner, &layout, &setup, &[20 * GIB], &unset)
         .0
@@ -366,9 +378,15 @@ fn two_gpus_each_fit_their_own_budget_from_their_own_last_layers() {
     let setup = Setup::from_rules(&layout, -1, &free, |_| None);
     let budgets = [2 * GIB, 3 * GIB];
     let ctx = ctx_4096().with_n_ubatch(512);
-    let plan = plan_with(&Planner::new("m"), &layout, &setup, &budgets, &ctx)
-        .0
-        .unwrap();
+    let plan = plan_with(
+        &Planner::new("m").reserve(0),
+        &layout,
+        &setup,
+        &budgets,
+        &ctx,
+    )
+    .0
+    .unwrap();
     for (d, budget) in plan.devices.iter().zip(budgets) {
         assert!(d.bytes.total() <= budget, "{}: {:?}", d.name, d.bytes);
     }
@@ -388,7 +406,7 @@ fn two_gpus_each_fit_their_own_budget_from_their_own_last_layers() {
         );
     }
     let err = plan_with(
-        &Planner::new("m"),
+        &Planner::new("m").reserve(0),
         &layout,
         &setup,
         &[GIB / 2, 3 * GIB],
@@ -562,4 +580,35 @@ fn a_budget_list_must_match_the_gpus() {
     );
     let err = Budget::bytes_per_device([GIB]).resolve(&gpus).unwrap_err();
     assert!(err.to_string().contains("CUDA0, CUDA1"), "{err}");
+}
+
+#[test]
+fn the_reserve_stays_free_and_counts_in_the_minimum() {
+    let layout = gpt_oss(24);
+    let setup = one_gpu(&layout);
+    let ctx = ctx_4096().with_n_ubatch(2048);
+    let planner = Planner::new("m");
+    let plan = plan_with(&planner, &layout, &setup, &[8 * GIB], &ctx)
+        .0
+        .unwrap();
+    assert!(plan.devices[0].bytes.total() <= 8 * GIB - DEFAULT_RESERVE);
+    assert_eq!(
+        plan.devices[0].budget,
+        8 * GIB,
+        "the plan reports the caller's budget"
+    );
+    let Err(PlanError::BudgetTooSmall { shortfalls, .. }) =
+        plan_with(&planner, &layout, &setup, &[GIB], &ctx).0
+    else {
+        panic!("1 GiB is too small")
+    };
+    let without = plan_with(&planner.clone().reserve(0), &layout, &setup, &[GIB], &ctx).0;
+    let Err(PlanError::BudgetTooSmall {
+        shortfalls: bare, ..
+    }) = without
+    else {
+        panic!()
+    };
+    assert_eq!(shortfalls[0].minimum, bare[0].minimum + DEFAULT_RESERVE);
+    assert_eq!(shortfalls[0].budget, GIB);
 }
