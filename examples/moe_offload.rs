@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release --example moe_offload -- --cpu-moe --runs 3 --compare
 //! cargo run --release --example moe_offload -- --model gpt-oss-20b.gguf --cpu-moe --dry-run
+//! cargo run --release --example moe_offload -- --model gpt-oss-20b.gguf --vram-budget 8GiB
 //! ```
 //!
 //! Every figure printed is measured: token counts come from the tokenizer,
@@ -15,7 +16,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use llama_cpp::{
     list_llama_ggml_backend_devices, AddBos, BufferMemory, BufferType, LlamaBackend, LlamaBackendDeviceType, LlamaChatMessage,
-    LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, OffloadPlan, Special,
+    LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, OffloadPlan, Planner, Special,
     TokenDecoder,
 };
 use llama_cpp_rs_moe::defaults::{self, ContextSettings};
@@ -24,6 +25,7 @@ use llama_cpp_rs_moe::measure::{
     generate, percentile, physical_cores, DeviceFreeMemory, ProcessMemory, Summary,
 };
 use llama_cpp_rs_moe::models::moe_test_model;
+use llama_cpp_rs_moe::planning::parse_budget;
 use llama_cpp_rs_moe::report::{
     compare, mib, summary, BufferRow, Comparison, ConfigReport, DeviceMemory, ModelFacts, Report,
     RunReport, Settings,
@@ -49,6 +51,13 @@ struct Args {
     /// Keep the expert tensors of the first N layers in host memory.
     #[arg(long, value_name = "N")]
     n_cpu_moe: Option<usize>,
+    /// Let the placement planner pick which experts stay in host memory: the fastest
+    /// placement within the VRAM budget (default: free memory minus 1 GiB per GPU).
+    #[arg(long, conflicts_with_all = ["cpu_moe", "n_cpu_moe"])]
+    fit: bool,
+    /// VRAM budget per GPU for the planner (implies --fit): `8GiB`, `7.5GB`, `8GiB,4GiB`.
+    #[arg(long, value_name = "SIZE[,SIZE]", conflicts_with_all = ["cpu_moe", "n_cpu_moe"])]
+    vram_budget: Option<String>,
     /// Extra override PATTERN=BUFFER_TYPE, llama.cpp's -ot syntax (e.g. `exps=CPU`, `blk\.1[0-9]\.=CUDA0`). Repeatable.
     #[arg(long = "override", value_name = "PATTERN=BUFT")]
     overrides: Vec<String>,
@@ -128,6 +137,7 @@ fn main() -> Result<()> {
     print_facts(&facts);
 
     let offload = offload_params(&args)?;
+    let offload = fit(&args, &path, offload)?;
     let baseline = base_params(&args);
 
     if args.dry_run {
@@ -193,6 +203,11 @@ fn config_name(args: &Args) -> String {
         parts.push(format!("--n-cpu-moe {n}"));
     }
     parts.extend(args.overrides.iter().map(|o| format!("--override {o}")));
+    if let Some(budget) = &args.vram_budget {
+        parts.push(format!("--vram-budget {budget}"));
+    } else if args.fit {
+        parts.push("--fit".to_owned());
+    }
     if parts.is_empty() {
         "no offload".to_owned()
     } else {
@@ -214,6 +229,22 @@ fn offload_params(args: &Args) -> Result<LlamaModelParams> {
         params = params.with_tensor_override(pattern, BufferType::from_name(buft))?;
     }
     Ok(params)
+}
+
+/// With --fit or --vram-budget: the planner's placement on top of `params`,
+/// printed with its predictions and reasons.
+fn fit(args: &Args, path: &Path, params: LlamaModelParams) -> Result<LlamaModelParams> {
+    if !args.fit && args.vram_budget.is_none() {
+        return Ok(params);
+    }
+    let mut planner = Planner::new(path);
+    if let Some(text) = &args.vram_budget {
+        planner = planner.budget(parse_budget(text)?);
+    }
+    let ctx_params = context_params(args, args.threads.unwrap_or_else(physical_cores));
+    let plan = planner.plan(&params, &ctx_params)?;
+    println!("\nplacement plan:\n{plan}");
+    Ok(params.with_plan(&plan)?)
 }
 
 fn model_facts(path: &Path, hash: bool) -> Result<ModelFacts> {

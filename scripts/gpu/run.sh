@@ -23,6 +23,10 @@
 #   amx-check    tests/cpu_weight_paths.rs on the CPU alone with each ggml-cpu variant (carried gcc 12
 #                builds from cpu-variants.sh in dist/gpu-cpu, and cpu-builds'): SIGILL or the CPU line
 #   cpu-decode   GPT-OSS-20B --cpu-moe with each cpu-builds variant (Rust loop, 5 runs)
+#   plan         the placement planner (issue 13): its GPU test on a 2-layer Qwen3 model, then on
+#                GPT-OSS-20B shapes per VRAM budget (PLAN_BUDGETS, GiB; default 4 6 8 10) the plan
+#                against the best --n-cpu-moe N that fits the same budget, 512- and 4,096-token
+#                prompts, Rust loop, 2 runs; plan-table.md holds the table (~5 min, warm machine)
 set -euo pipefail
 root=$(pwd)
 dist=$root/dist/gpu
@@ -125,6 +129,29 @@ sweep() {
         --json "$out/sweep-$label.json" "${args[@]}" > "$out/sweep-$label.txt" 2> "$out/sweep-$label.err" \
         || echo "sweep $label FAILED" | tee -a "$out/steps.log"
     grep -E "^##|device|rust|Rust/C|^c " "$out/sweep-$label.txt" || true
+}
+
+# The placement planner: plan vs the best hand-picked --n-cpu-moe N per budget (bench_moe's
+# fit= and ncm_fit= keys; both resolved by llama.cpp's no_alloc dry runs before loading).
+plan() {
+    local small=$work/models/qwen3-2l.gguf b configs=()
+    [ -f "$small" ] || "$bin/synth_moe" --preset qwen3-30b-a3b --layers 2 --output "$small" \
+        > /dev/null
+    log "planner test on the GPU (2-layer Qwen3-30B-A3B shapes)"
+    LLAMA_TEST_MOE_MODEL=$small run_bin test_planner --ignored --nocapture --test-threads 1 \
+        > "$out/test-planner.txt" 2>&1 || echo "planner test FAILED" | tee -a "$out/steps.log"
+    tail -n 3 "$out/test-planner.txt"
+    local common=example=1,ctx=8192,gen=64
+    for b in ${PLAN_BUDGETS:-4 6 8 10}; do
+        configs+=("fit$b-p512:fit=${b}GiB,$common" "fit$b-p4096:fit=${b}GiB,$common,prompt=4096"
+            "ncm$b-p512:ncm_fit=${b}GiB,$common" "ncm$b-p4096:ncm_fit=${b}GiB,$common,prompt=4096")
+    done
+    # The planner's own trades at 8 GiB: ubatch chosen for a long prompt; biases on the host.
+    configs+=("ub8-p4096:fit=8GiB,fit_ubatch=1,$common,prompt=4096"
+        "bias8-p512:fit=8GiB,fit_bias_host=1,$common"
+        "bias8-p4096:fit=8GiB,fit_bias_host=1,$common,prompt=4096")
+    RUNS=${RUNS:-2} sweep plan -- "${configs[@]}"
+    python3 "$dist/plan_table.py" "$out/sweep-plan.json" | tee "$out/plan-table.md" || true
 }
 
 cpu_builds() {
@@ -287,6 +314,7 @@ for step in "$@"; do
                 example-p2048-t15:moe=all,example=1,prompt=2048,threads=15
             RUNS=10 sweep p2048-passive OMP_WAIT_POLICY=passive -- example-p2048:moe=all,example=1,prompt=2048
             RUNS=10 sweep p2048-noomp LD_LIBRARY_PATH="$libs/noomp:$libs" -- example-p2048:moe=all,example=1,prompt=2048 ;;
+        plan) plan ;;
         cpu-builds) cpu_builds ;;
         tilecfg) tilecfg ;;
         amx-check) amx_check ;;
