@@ -44,7 +44,8 @@ struct Args {
     /// placement planner's plan for that VRAM budget per GPU), fit_ubatch (1: the planner
     /// also picks n_batch/n_ubatch), fit_bias_host (1: expert biases follow their
     /// matrices), ncm_fit=SIZE (the best --n-cpu-moe N that fits the budget by llama.cpp's
-    /// dry run). Repeatable; consecutive configs with the same placement share one loaded
+    /// dry run), ot_file=PATH (overrides and n_gpu_layers from llama.cpp's own fit,
+    /// scripts/gpu/fit_harness.cpp). Repeatable; consecutive configs with the same placement share one loaded
     /// model.
     #[arg(long = "config", required = true)]
     configs: Vec<String>,
@@ -98,8 +99,11 @@ struct Config {
     fit_bias_host: bool,
     /// VRAM budget for the best fitting `--n-cpu-moe N` (`ncm_fit=`).
     ncm_fit: Option<String>,
-    /// Overrides from the plan (all to host memory), after resolving `fit`.
-    plan_overrides: Vec<String>,
+    /// `PATTERN=BUFFER_TYPE` lines from llama.cpp's fit (`ot_file=`, written by
+    /// scripts/gpu/fit_harness.cpp).
+    ot_file: Option<PathBuf>,
+    /// Overrides `(pattern, buffer type)` after resolving `fit` or `ot_file`.
+    plan_overrides: Vec<(String, String)>,
     /// What the planner or the dry run predicted, next to what is measured.
     predicted: Option<Predicted>,
 }
@@ -118,7 +122,7 @@ struct Predicted {
 
 impl Config {
     /// What decides the loaded model (the rest is per context).
-    fn model_key(&self) -> (u32, Option<CpuMoe>, bool, Vec<String>) {
+    fn model_key(&self) -> (u32, Option<CpuMoe>, bool, Vec<(String, String)>) {
         (self.n_gpu_layers, self.cpu_moe, self.mmap, self.plan_overrides.clone())
     }
 }
@@ -249,6 +253,7 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
         fit_ubatch: false,
         fit_bias_host: false,
         ncm_fit: None,
+        ot_file: None,
         plan_overrides: Vec::new(),
         predicted: None,
     };
@@ -285,6 +290,7 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
             "fit_ubatch" => config.fit_ubatch = flag(),
             "fit_bias_host" => config.fit_bias_host = flag(),
             "ncm_fit" => config.ncm_fit = Some(value.replace(';', ",")),
+            "ot_file" => config.ot_file = Some(PathBuf::from(value)),
             other => bail!("{spec}: unknown key {other:?}"),
         }
     }
@@ -341,7 +347,7 @@ fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
             .expert_biases(biases);
         let plan = planner.plan(&base, &ctx_params)?;
         eprintln!("== plan for {} ({text}) ==\n{plan}", config.name);
-        config.plan_overrides = plan.overrides.clone();
+        config.plan_overrides = plan.overrides.iter().map(|p| (p.clone(), "CPU".into())).collect();
         if let (Some(batch), Some(ubatch)) = (plan.n_batch, plan.n_ubatch) {
             (config.batch, config.ubatch) = (batch, ubatch);
         }
@@ -352,6 +358,22 @@ fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
             decode_tps: Some(plan.speed.decode_tps),
             reasons: plan.reasons.clone(),
         });
+    } else if let Some(path) = config.ot_file.clone() {
+        // llama.cpp's fit: "n_gpu_layers N" and "ot PATTERN=BUFFER_TYPE" lines.
+        let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+        for line in text.lines() {
+            if let Some(spec) = line.strip_prefix("ot ") {
+                let (pattern, buffer_type) = spec.rsplit_once('=').context("ot PATTERN=BUFT")?;
+                config.plan_overrides.push((pattern.to_owned(), buffer_type.to_owned()));
+            } else if let Some(n) = line.strip_prefix("n_gpu_layers ") {
+                // -1 (all) stays the config's 999.
+                if let Ok(n @ 0..) = n.trim().parse::<i32>() {
+                    config.n_gpu_layers = n as u32;
+                }
+            } else if line.starts_with("status ") && line != "status 0" {
+                bail!("{}: llama.cpp's fit failed ({line})", path.display());
+            }
+        }
     } else if let Some(text) = config.ncm_fit.clone() {
         let budget_bytes = parse_sizes(&text)?;
         let header = llama_cpp::gguf::GgufFile::open(&args.model)?;
@@ -388,7 +410,7 @@ fn parts(bytes: DeviceBytes) -> [u64; 3] {
 
 /// A model with what was measured while loading it.
 struct LoadedModel {
-    key: (u32, Option<CpuMoe>, bool, Vec<String>),
+    key: (u32, Option<CpuMoe>, bool, Vec<(String, String)>),
     model: LlamaModel,
     load_seconds: f64,
     rss_after_load: u64,
@@ -403,8 +425,8 @@ impl LoadedModel {
         ProcessMemory::reset_peak();
         let start = Instant::now();
         let mut params = model_params(config.n_gpu_layers, config.mmap, config.cpu_moe);
-        for pattern in &config.plan_overrides {
-            params = params.with_tensor_override(pattern, BufferType::Cpu)?;
+        for (pattern, buffer_type) in &config.plan_overrides {
+            params = params.with_tensor_override(pattern, BufferType::from_name(buffer_type))?;
         }
         let model = LlamaModel::load_from_file(backend, &args.model, &params)?;
         let load_seconds = start.elapsed().as_secs_f64();
