@@ -45,8 +45,8 @@ struct Args {
     /// also picks n_batch/n_ubatch), fit_bias_host (1: expert biases follow their
     /// matrices), ncm_fit=SIZE (the best --n-cpu-moe N that fits the budget by llama.cpp's
     /// dry run), ot_file=PATH (overrides and n_gpu_layers from llama.cpp's own fit,
-    /// scripts/gpu/fit_harness.cpp). Repeatable; consecutive configs with the same placement share one loaded
-    /// model.
+    /// scripts/gpu/fit_harness.cpp). Repeatable; consecutive configs with the same
+    /// placement share one loaded model.
     #[arg(long = "config", required = true)]
     configs: Vec<String>,
     /// Prompt tokens (default for every config).

@@ -45,7 +45,8 @@ def main(path):
                      else f"{len(c['plan_overrides'])} override(s)")
         ok = "n/a" if budget is None else ("yes" if used <= budget else "**MISS**")
         print(f"| {c['name']} | {placement} | {fmt(budget / GIB if budget else None)} | "
-              f"{'n/a' if predicted is None else f'{predicted / GIB:.3f}'} | {used / GIB:.3f} | {ok} | "
+              f"{'n/a' if predicted is None else f'{predicted / GIB:.3f}'} | "
+              f"{used / GIB:.3f} | {ok} | "
               f"{mean(r['rust']['prompt_tps_summary']):,.1f} ({fmt(p.get('prompt_tps'))}) | "
               f"{mean(r['rust']['decode_tps_summary']):,.1f} ({fmt(p.get('decode_tps'))}) |")
     print()

@@ -774,7 +774,7 @@ impl fmt::Display for Plan {
             } else {
                 self.overrides
                     .iter()
-                    .map(|p| format!("{p:?}=CPU"))
+                    .map(|p| format!("{p}=CPU"))
                     .collect::<Vec<_>>()
                     .join(", ")
             }

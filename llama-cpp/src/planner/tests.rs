@@ -612,3 +612,40 @@ fn the_reserve_stays_free_and_counts_in_the_minimum() {
     assert_eq!(shortfalls[0].minimum, bare[0].minimum + DEFAULT_RESERVE);
     assert_eq!(shortfalls[0].budget, GIB);
 }
+
+#[test]
+fn tied_embeddings_count_once_more_on_the_output_gpu() {
+    // Without output.weight the loader also places token_embd as the output
+    // layer's weight: a second copy on the GPU, read every token.
+    let tensors = [
+        ("token_embd.weight", 1000, 2000),
+        ("blk.0.ffn_up_exps.weight", 8, 8),
+    ];
+    let tied = ModelLayout::from_parts([1, 4, 1], 0, tensors);
+    let setup = Setup::from_rules(&tied, -1, &[GIB], |_| None);
+    assert_eq!(
+        setup.slots[0],
+        Slot::Host,
+        "the input layer stays on the host"
+    );
+    assert_eq!(setup.tied_output_copy, Some((0, Slot::Gpu(0))));
+    let problem = Problem {
+        units: setup.units(&tied, false),
+        budgets: vec![GIB],
+    };
+    let c = Candidate {
+        host_units: vec![0],
+        n_ctx: 512,
+        n_batch: 512,
+        n_ubatch: 512,
+    };
+    let t = traffic(&tied, &setup, &problem, &c);
+    assert_eq!(
+        (t.gpu_dense_bytes, t.host_dense_bytes, t.gpu_expert_bytes),
+        (2000, 0, 8)
+    );
+    // With n_gpu_layers 0 nothing is on a GPU, and there is no second copy.
+    let cpu_only = Setup::from_rules(&tied, 0, &[GIB], |_| None);
+    assert_eq!(cpu_only.tied_output_copy, None);
+    assert!(cpu_only.units(&tied, false).iter().all(Vec::is_empty));
+}
