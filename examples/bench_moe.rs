@@ -202,13 +202,15 @@ fn main() -> Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let backend = LlamaBackend::init()?;
     let default_threads = args.threads.unwrap_or_else(physical_cores);
-    let mut configs = args
-        .configs
-        .iter()
-        .map(|spec| parse_config(spec, &args, default_threads))
-        .collect::<Result<Vec<_>>>()?;
-    for config in &mut configs {
-        resolve_fit(&args, config)?;
+    let mut configs = Vec::new();
+    for spec in &args.configs {
+        let mut config = parse_config(spec, &args, default_threads)?;
+        // A budget a placement cannot meet is a result (a miss to report), not a
+        // reason to stop measuring the other configurations.
+        match resolve_fit(&args, &mut config) {
+            Ok(()) => configs.push(config),
+            Err(err) => println!("\n## {}: skipped: {err:#}", config.name),
+        }
     }
     let mut results = Vec::new();
     let mut loaded: Option<LoadedModel> = None;

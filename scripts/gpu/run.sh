@@ -161,8 +161,8 @@ plan() {
     local common=example=1,ctx=8192,gen=64
     for b in ${PLAN_BUDGETS:-4 6 8 10}; do
         log "llama.cpp's fit for $b GiB"
-        "$work/fit_harness" "$model" $(((b << 30) - (256 << 20))) 8192 2048 > "$out/llfit-$b.txt" \
-            2> "$out/llfit-$b.err" || echo "fit_harness $b FAILED" | tee -a "$out/steps.log"
+        LD_LIBRARY_PATH=$libs "$work/fit_harness" "$model" $(((b << 30) - (256 << 20))) 8192 2048 \
+            > "$out/llfit-$b.txt" 2> "$out/llfit-$b.err" || echo "fit_harness $b FAILED" | tee -a "$out/steps.log"
         grep -v '^ot ' "$out/llfit-$b.txt" | tr '\n' ' '; grep -c '^ot ' "$out/llfit-$b.txt" || true
         configs+=("fit$b-p512:fit=${b}GiB,$common" "fit$b-p4096:fit=${b}GiB,$common,prompt=4096"
             "ncm$b-p512:ncm_fit=${b}GiB,$common" "ncm$b-p4096:ncm_fit=${b}GiB,$common,prompt=4096"
