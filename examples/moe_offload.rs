@@ -25,10 +25,11 @@ use llama_cpp_rs_moe::measure::{
     generate, percentile, physical_cores, DeviceFreeMemory, ProcessMemory, Summary,
 };
 use llama_cpp_rs_moe::models::moe_test_model;
+use llama_cpp::planner::Workload;
 use llama_cpp_rs_moe::planning::parse_budget;
 use llama_cpp_rs_moe::report::{
-    compare, mib, summary, BufferRow, Comparison, ConfigReport, DeviceMemory, ModelFacts, Report,
-    RunReport, Settings,
+    compare, mib, summary, BufferRow, Comparison, ConfigReport, DeviceMemory, ModelFacts,
+    PredictedDevice, Prediction, Report, RunReport, Settings,
 };
 use llama_cpp_rs_moe::sha256::sha256_file;
 use std::io::Write;
@@ -137,7 +138,7 @@ fn main() -> Result<()> {
     print_facts(&facts);
 
     let offload = offload_params(&args)?;
-    let offload = fit(&args, &path, offload)?;
+    let (offload, predicted) = fit(&args, &path, offload)?;
     let baseline = base_params(&args);
 
     if args.dry_run {
@@ -145,11 +146,11 @@ fn main() -> Result<()> {
     }
 
     let threads = args.threads.unwrap_or_else(physical_cores);
-    let mut configs = vec![(config_name(&args), offload.clone())];
+    let mut configs = vec![(config_name(&args), offload.clone(), predicted)];
     let mut comparison = None;
     if args.compare {
         match baseline_fits(&path, &baseline)? {
-            Ok(()) => configs.push(("no offload".to_owned(), baseline)),
+            Ok(()) => configs.push(("no offload".to_owned(), baseline, None)),
             Err(reason) => {
                 println!("\n--compare: skipping the no-offload baseline: {reason}");
                 comparison = Some(Comparison::skipped(reason));
@@ -159,8 +160,9 @@ fn main() -> Result<()> {
 
     let mut reports = Vec::new();
     let mut settings = None;
-    for (name, params) in configs {
-        let (report, used) = run_config(&backend, &args, threads, &path, &name, &params, &interrupted)?;
+    for (name, params, predicted) in configs {
+        let (mut report, used) = run_config(&backend, &args, threads, &path, &name, &params, &interrupted)?;
+        report.predicted = predicted;
         settings.get_or_insert(used);
         reports.push(report);
         if interrupted.load(Ordering::SeqCst) {
@@ -232,10 +234,14 @@ fn offload_params(args: &Args) -> Result<LlamaModelParams> {
 }
 
 /// With --fit or --vram-budget: the planner's placement on top of `params`,
-/// printed with its predictions and reasons.
-fn fit(args: &Args, path: &Path, params: LlamaModelParams) -> Result<LlamaModelParams> {
+/// printed with its predictions and reasons, which the JSON report keeps.
+fn fit(
+    args: &Args,
+    path: &Path,
+    params: LlamaModelParams,
+) -> Result<(LlamaModelParams, Option<Prediction>)> {
     if !args.fit && args.vram_budget.is_none() {
-        return Ok(params);
+        return Ok((params, None));
     }
     let mut planner = Planner::new(path);
     if let Some(text) = &args.vram_budget {
@@ -244,7 +250,24 @@ fn fit(args: &Args, path: &Path, params: LlamaModelParams) -> Result<LlamaModelP
     let ctx_params = context_params(args, args.threads.unwrap_or_else(physical_cores));
     let plan = planner.plan(&params, &ctx_params)?;
     println!("\nplacement plan:\n{plan}");
-    Ok(params.with_plan(&plan)?)
+    let predicted = Prediction {
+        devices: plan
+            .devices
+            .iter()
+            .map(|d| PredictedDevice {
+                name: d.name.clone(),
+                budget: d.budget,
+                weights: d.bytes.weights,
+                kv_cache: d.bytes.kv,
+                compute: d.bytes.compute,
+            })
+            .collect(),
+        prompt_tps: plan.speed.prompt_tps,
+        decode_tps: plan.speed.decode_tps,
+        workload: (Workload::default().prompt_tokens, Workload::default().generated_tokens),
+        reasons: plan.reasons.clone(),
+    };
+    Ok((params.with_plan(&plan)?, Some(predicted)))
 }
 
 fn model_facts(path: &Path, hash: bool) -> Result<ModelFacts> {
@@ -481,6 +504,7 @@ fn run_config(
         runs,
         text,
         greedy: Some(greedy),
+        predicted: None,
     };
     Ok((report, settings))
 }
