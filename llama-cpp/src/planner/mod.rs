@@ -15,6 +15,13 @@
 //!   placement (a `no_alloc` dry run: nothing allocated, no weight read);
 //! * the predicted prompt and decode speed ([`SpeedModel`]) and the reasons.
 //!
+//! The plan moves routed experts only: `n_gpu_layers` stays as the caller set
+//! it (attention, router and KV cache on the GPU are what make an offloaded
+//! MoE fast), so a budget that cannot hold those is an error, not a plan with
+//! layers on the CPU. The speed model assumes uniform routing, as the
+//! random-weight benchmark models have; trained models that route a prompt
+//! to fewer experts copy fewer bytes per ubatch than it predicts.
+//!
 //! The caller's tensor overrides are kept, tried first by the loader and
 //! planned around; one the plan cannot honour is an error, never dropped. A
 //! budget that nothing fits is [`PlanError::BudgetTooSmall`], which names the
@@ -239,8 +246,9 @@ fn too_small(n_ctx: u32, n_ubatch: u32, shortfalls: &[Shortfall]) -> String {
         })
         .collect();
     format!(
-        "the VRAM budget is too small even with every expert in host memory (n_ctx {n_ctx}, \
-         n_ubatch {n_ubatch}): {}; raise the budget to that or lower n_ctx",
+        "the VRAM budget is too small even with every expert the planner may move in host \
+         memory (n_ctx {n_ctx}, n_ubatch {n_ubatch}; the caller's overrides kept): {}; raise \
+         the budget to that, or lower n_ctx or n_ubatch",
         each.join("; ")
     )
 }
