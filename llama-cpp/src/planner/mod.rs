@@ -165,6 +165,11 @@ pub struct Plan {
     pub host_expert_bytes: u64,
     /// Predicted speed for the workload.
     pub speed: SpeedPrediction,
+    /// The machine constants the prediction used, kept with the plan so a
+    /// measurement can be set against them (and the constants recalibrated).
+    pub speed_model: SpeedModel,
+    /// The workload whose time the plan minimised.
+    pub workload: Workload,
     /// Why the plan is what it is, one line each.
     pub reasons: Vec<String>,
     /// The caller's override patterns the plan was made around.
@@ -567,6 +572,8 @@ impl Planner {
             host_experts,
             host_expert_bytes: traffic.host_expert_bytes,
             speed,
+            speed_model: self.speed,
+            workload: self.workload,
             reasons,
             caller_overrides,
         })
@@ -756,6 +763,8 @@ impl Plan {
             host: DeviceBytes::default(),
             host_experts: Vec::new(),
             host_expert_bytes: 0,
+            speed_model: SpeedModel::default(),
+            workload: Workload::default(),
             speed: SpeedPrediction {
                 prompt_tps: f64::NAN,
                 decode_tps: f64::NAN,
