@@ -649,3 +649,54 @@ fn tied_embeddings_count_once_more_on_the_output_gpu() {
     assert_eq!(cpu_only.tied_output_copy, None);
     assert!(cpu_only.units(&tied, false).iter().all(Vec::is_empty));
 }
+
+#[test]
+fn shared_experts_and_dense_layers_never_move() {
+    // DeepSeek-MoE's shape: layer 0 is dense, the others have 64 routed
+    // experts (F16) and 2 shared ones, which every token uses.
+    let mut t: Vec<(String, u64)> = vec![("output.weight".into(), 200 << 20)];
+    for il in 0..28u32 {
+        let b = |s: &str| format!("blk.{il}.{s}");
+        t.push((b("attn_q.weight"), 32 << 20));
+        if il == 0 {
+            t.push((b("ffn_up.weight"), 88 << 20));
+            continue;
+        }
+        for part in ["gate", "down", "up"] {
+            t.push((b(&format!("ffn_{part}_exps.weight")), 352 << 20));
+            t.push((b(&format!("ffn_{part}_shexp.weight")), 11 << 20));
+        }
+    }
+    let layout = ModelLayout::from_parts(
+        [28, 64, 6],
+        4096,
+        t.iter().map(|(n, b)| (n.as_str(), *b / 2, *b)),
+    );
+    let setup = one_gpu(&layout);
+    let ctx = ctx_4096().with_n_ubatch(512);
+    let planner = Planner::new("m").reserve(0);
+    for budget in [4 * GIB, 12 * GIB, 20 * GIB] {
+        let plan = plan_with(&planner, &layout, &setup, &[budget], &ctx)
+            .0
+            .unwrap();
+        assert!(plan.devices[0].bytes.total() <= budget);
+        assert!(
+            plan.host_experts.iter().all(|h| h.0 >= 1),
+            "layer 0 has no experts"
+        );
+        let regexes: Vec<TensorRegex> = plan
+            .overrides
+            .iter()
+            .map(|p| TensorRegex::new(p).unwrap())
+            .collect();
+        for tensor in &layout.tensors {
+            let moved = regexes.iter().any(|re| re.is_match(&tensor.name));
+            assert!(
+                !(moved && tensor.expert.is_none()),
+                "{} moved by {:?}",
+                tensor.name,
+                plan.overrides
+            );
+        }
+    }
+}
