@@ -16,10 +16,12 @@
 
 use anyhow::{bail, Context as _, Result};
 use clap::Parser;
+use llama_cpp::planner::{Budget, DeviceBytes, ExpertBiases, Planner, Workload, DEFAULT_RESERVE};
 use llama_cpp::{
-    sys, CpuThreadPool, FlashAttention, LlamaBackend, LlamaBatch, LlamaContext, LlamaModel,
-    LlamaSampler, LlamaToken,
+    sys, BufferType, CpuThreadPool, FlashAttention, LlamaBackend, LlamaBatch, LlamaContext,
+    LlamaContextParams, LlamaModel, LlamaSampler, LlamaToken,
 };
+use llama_cpp_rs_moe::planning::{best_n_cpu_moe, parse_sizes};
 use llama_cpp_rs_moe::defaults::{self, ContextSettings};
 use llama_cpp_rs_moe::measure::{percentile, physical_cores, DeviceFreeMemory, ProcessMemory, Summary};
 use llama_cpp_rs_moe::model_params::{model_params, CpuMoe};
@@ -38,8 +40,13 @@ struct Args {
     /// batch, ubatch, op_offload (0|1), pool (context|graph), fa (auto|on|off),
     /// ctx (default prompt + gen + 16), outputs (n_outputs_max, 0 = n_batch),
     /// swa_full (0|1), example (1: moe_offload's context defaults, see
-    /// src/defaults.rs; ctx defaults to theirs), runs, prompt, gen. Repeatable; consecutive
-    /// configs with the same ngl, moe and mmap share one loaded model.
+    /// src/defaults.rs; ctx defaults to theirs), runs, prompt, gen, fit=SIZE[;SIZE] (the
+    /// placement planner's plan for that VRAM budget per GPU), fit_ubatch (1: the planner
+    /// also picks n_batch/n_ubatch), fit_bias_host (1: expert biases follow their
+    /// matrices), ncm_fit=SIZE (the best --n-cpu-moe N that fits the budget by llama.cpp's
+    /// dry run), ot_file=PATH (overrides and n_gpu_layers from llama.cpp's own fit,
+    /// scripts/gpu/fit_harness.cpp). Repeatable; consecutive configs with the same
+    /// placement share one loaded model.
     #[arg(long = "config", required = true)]
     configs: Vec<String>,
     /// Prompt tokens (default for every config).
@@ -84,12 +91,39 @@ struct Config {
     runs: usize,
     prompt: usize,
     gen: usize,
+    /// VRAM budget per GPU for the placement planner (`fit=`), as given.
+    fit: Option<String>,
+    /// The planner chooses n_batch / n_ubatch too.
+    fit_ubatch: bool,
+    /// The planner sends expert biases to the host with their matrices.
+    fit_bias_host: bool,
+    /// VRAM budget for the best fitting `--n-cpu-moe N` (`ncm_fit=`).
+    ncm_fit: Option<String>,
+    /// `PATTERN=BUFFER_TYPE` lines from llama.cpp's fit (`ot_file=`, written by
+    /// scripts/gpu/fit_harness.cpp).
+    ot_file: Option<PathBuf>,
+    /// Overrides `(pattern, buffer type)` after resolving `fit` or `ot_file`.
+    plan_overrides: Vec<(String, String)>,
+    /// What the planner or the dry run predicted, next to what is measured.
+    predicted: Option<Predicted>,
+}
+
+/// Predictions made before loading, to set against the measurements.
+#[derive(Debug, Clone, Serialize)]
+struct Predicted {
+    budget_bytes: Vec<u64>,
+    /// llama.cpp's dry-run accounting per device: [weights, KV, compute].
+    devices: Vec<(String, [u64; 3])>,
+    /// The planner's speed prediction (`fit` only).
+    prompt_tps: Option<f64>,
+    decode_tps: Option<f64>,
+    reasons: Vec<String>,
 }
 
 impl Config {
     /// What decides the loaded model (the rest is per context).
-    fn model_key(&self) -> (u32, Option<CpuMoe>, bool) {
-        (self.n_gpu_layers, self.cpu_moe, self.mmap)
+    fn model_key(&self) -> (u32, Option<CpuMoe>, bool, Vec<(String, String)>) {
+        (self.n_gpu_layers, self.cpu_moe, self.mmap, self.plan_overrides.clone())
     }
 }
 
@@ -168,7 +202,16 @@ fn main() -> Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let backend = LlamaBackend::init()?;
     let default_threads = args.threads.unwrap_or_else(physical_cores);
-    let configs = args.configs.iter().map(|spec| parse_config(spec, &args, default_threads)).collect::<Result<Vec<_>>>()?;
+    let mut configs = Vec::new();
+    for spec in &args.configs {
+        let mut config = parse_config(spec, &args, default_threads)?;
+        // A budget a placement cannot meet is a result (a miss to report), not a
+        // reason to stop measuring the other configurations.
+        match resolve_fit(&args, &mut config) {
+            Ok(()) => configs.push(config),
+            Err(err) => println!("\n## {}: skipped: {err:#}", config.name),
+        }
+    }
     let mut results = Vec::new();
     let mut loaded: Option<LoadedModel> = None;
     for config in configs {
@@ -208,6 +251,13 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
         runs: args.runs,
         prompt: args.prompt,
         gen: args.gen,
+        fit: None,
+        fit_ubatch: false,
+        fit_bias_host: false,
+        ncm_fit: None,
+        ot_file: None,
+        plan_overrides: Vec::new(),
+        predicted: None,
     };
     for pair in rest.split(',').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').with_context(|| format!("{spec}: expected key=value, got {pair:?}"))?;
@@ -237,15 +287,132 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
             }
             "prompt" => config.prompt = value.parse()?,
             "gen" => config.gen = value.parse()?,
+            // `;` separates per-GPU sizes: `,` separates keys.
+            "fit" => config.fit = Some(value.replace(';', ",")),
+            "fit_ubatch" => config.fit_ubatch = flag(),
+            "fit_bias_host" => config.fit_bias_host = flag(),
+            "ncm_fit" => config.ncm_fit = Some(value.replace(';', ",")),
+            "ot_file" => config.ot_file = Some(PathBuf::from(value)),
             other => bail!("{spec}: unknown key {other:?}"),
         }
     }
     Ok(config)
 }
 
+/// The context params of a configuration.
+fn context_params(config: &Config) -> LlamaContextParams {
+    let settings = ContextSettings {
+        n_ctx: config.n_ctx.unwrap_or((config.prompt + config.gen + 16) as u32),
+        n_batch: config.batch,
+        n_ubatch: config.ubatch,
+        threads: config.threads,
+        n_outputs_max: config.n_outputs_max,
+        swa_full: config.swa_full,
+    };
+    settings
+        .params()
+        .with_op_offload(config.op_offload)
+        .with_cpu_thread_pool(if config.thread_pool == "graph" {
+            CpuThreadPool::PerGraph
+        } else {
+            CpuThreadPool::PerContext
+        })
+        .with_flash_attention(match config.flash_attention.as_str() {
+            "on" => FlashAttention::Enabled,
+            "off" => FlashAttention::Disabled,
+            _ => FlashAttention::Auto,
+        })
+}
+
+/// Turns `fit=` into the plan's overrides (and batch sizes with
+/// `fit_ubatch`), and `ncm_fit=` into the smallest fitting `--n-cpu-moe N`,
+/// before anything is loaded; both record their predictions.
+fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
+    let base = model_params(config.n_gpu_layers, config.mmap, config.cpu_moe);
+    let planner = Planner::new(&args.model).workload(Workload {
+        prompt_tokens: config.prompt as u32,
+        generated_tokens: config.gen as u32,
+    });
+    if let Some(text) = config.fit.clone() {
+        let budget_bytes = parse_sizes(&text)?;
+        let mut ctx_params = context_params(config);
+        if config.fit_ubatch {
+            // llama.cpp's defaults mean "unset": the planner picks them.
+            let defaults = LlamaContextParams::default();
+            ctx_params =
+                ctx_params.with_n_batch(defaults.n_batch()).with_n_ubatch(defaults.n_ubatch());
+        }
+        let biases =
+            if config.fit_bias_host { ExpertBiases::FollowMatrices } else { ExpertBiases::Gpu };
+        let planner = planner
+            .budget(Budget::bytes_per_device(budget_bytes.clone()))
+            .expert_biases(biases);
+        let plan = planner.plan(&base, &ctx_params)?;
+        eprintln!("== plan for {} ({text}) ==\n{plan}", config.name);
+        config.plan_overrides = plan.overrides.iter().map(|p| (p.clone(), "CPU".into())).collect();
+        if let (Some(batch), Some(ubatch)) = (plan.n_batch, plan.n_ubatch) {
+            (config.batch, config.ubatch) = (batch, ubatch);
+        }
+        config.predicted = Some(Predicted {
+            budget_bytes,
+            devices: plan.devices.iter().map(|d| (d.name.clone(), parts(d.bytes))).collect(),
+            prompt_tps: Some(plan.speed.prompt_tps),
+            decode_tps: Some(plan.speed.decode_tps),
+            reasons: plan.reasons.clone(),
+        });
+    } else if let Some(path) = config.ot_file.clone() {
+        // llama.cpp's fit: "n_gpu_layers N" and "ot PATTERN=BUFFER_TYPE" lines.
+        let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+        for line in text.lines() {
+            if let Some(spec) = line.strip_prefix("ot ") {
+                let (pattern, buffer_type) = spec.rsplit_once('=').context("ot PATTERN=BUFT")?;
+                config.plan_overrides.push((pattern.to_owned(), buffer_type.to_owned()));
+            } else if let Some(n) = line.strip_prefix("n_gpu_layers ") {
+                // -1 (all) stays the config's 999.
+                if let Ok(n @ 0..) = n.trim().parse::<i32>() {
+                    config.n_gpu_layers = n as u32;
+                }
+            } else if line.starts_with("status ") && line != "status 0" {
+                bail!("{}: llama.cpp's fit failed ({line})", path.display());
+            }
+        }
+    } else if let Some(text) = config.ncm_fit.clone() {
+        let budget_bytes = parse_sizes(&text)?;
+        let header = llama_cpp::gguf::GgufFile::open(&args.model)?;
+        let n_layer =
+            header.arch_value("block_count").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
+        let ctx_params = context_params(config);
+        let found =
+            best_n_cpu_moe(&planner, &base, &ctx_params, n_layer, &budget_bytes, DEFAULT_RESERVE)?;
+        let Some((n, bytes)) = found else {
+            bail!("{}: no --n-cpu-moe N fits {text}", config.name);
+        };
+        eprintln!("== {}: --n-cpu-moe {n} is the smallest N that fits {text} ==", config.name);
+        config.cpu_moe = Some(CpuMoe::FirstLayers(n));
+        config.predicted = Some(Predicted {
+            budget_bytes,
+            devices: bytes
+                .into_iter()
+                .filter(|(d, _)| d != "CPU")
+                .map(|(d, b)| (d, parts(b)))
+                .collect(),
+            prompt_tps: None,
+            decode_tps: None,
+            reasons: vec![format!(
+                "--n-cpu-moe {n}: the smallest N within the budget less the planner's reserve"
+            )],
+        });
+    }
+    Ok(())
+}
+
+fn parts(bytes: DeviceBytes) -> [u64; 3] {
+    [bytes.weights, bytes.kv, bytes.compute]
+}
+
 /// A model with what was measured while loading it.
 struct LoadedModel {
-    key: (u32, Option<CpuMoe>, bool),
+    key: (u32, Option<CpuMoe>, bool, Vec<(String, String)>),
     model: LlamaModel,
     load_seconds: f64,
     rss_after_load: u64,
@@ -259,7 +426,10 @@ impl LoadedModel {
         let free_before = DeviceFreeMemory::read_all();
         ProcessMemory::reset_peak();
         let start = Instant::now();
-        let params = model_params(config.n_gpu_layers, config.mmap, config.cpu_moe);
+        let mut params = model_params(config.n_gpu_layers, config.mmap, config.cpu_moe);
+        for (pattern, buffer_type) in &config.plan_overrides {
+            params = params.with_tensor_override(pattern, BufferType::from_name(buffer_type))?;
+        }
         let model = LlamaModel::load_from_file(backend, &args.model, &params)?;
         let load_seconds = start.elapsed().as_secs_f64();
         Ok(Self { key: config.model_key(), model, load_seconds, rss_after_load: ProcessMemory::read().rss, free_before })
@@ -269,25 +439,7 @@ impl LoadedModel {
 fn run_config(backend: &LlamaBackend, loaded: &LoadedModel, args: &Args, config: Config) -> Result<ConfigResult> {
     eprintln!("== {} ==", config.name);
     let LoadedModel { model, load_seconds, rss_after_load, free_before, .. } = loaded;
-    let n_ctx = config.n_ctx.unwrap_or((config.prompt + config.gen + 16) as u32);
-    let settings = ContextSettings {
-        n_ctx,
-        n_batch: config.batch,
-        n_ubatch: config.ubatch,
-        threads: config.threads,
-        n_outputs_max: config.n_outputs_max,
-        swa_full: config.swa_full,
-    };
-    let ctx_params = settings
-        .params()
-        .with_op_offload(config.op_offload)
-        .with_cpu_thread_pool(if config.thread_pool == "graph" { CpuThreadPool::PerGraph } else { CpuThreadPool::PerContext })
-        .with_flash_attention(match config.flash_attention.as_str() {
-            "on" => FlashAttention::Enabled,
-            "off" => FlashAttention::Disabled,
-            _ => FlashAttention::Auto,
-        });
-    let mut ctx = model.new_context(backend, ctx_params)?;
+    let mut ctx = model.new_context(backend, context_params(&config))?;
     let free_after = DeviceFreeMemory::read_all();
     let buffers = ctx
         .memory_breakdown()?
@@ -474,6 +626,17 @@ fn print_result(r: &ConfigResult) {
     for ((name, used), (_, after_runs)) in r.device_used_bytes.iter().zip(&r.device_used_after_runs) {
         let gib = |bytes: i64| bytes as f64 / (1u64 << 30) as f64;
         println!("  device {name}: {:.3} GiB used by load + context, {:.3} GiB after the runs", gib(*used), gib(*after_runs));
+    }
+    if let Some(p) = &c.predicted {
+        let budgets: Vec<String> =
+            p.budget_bytes.iter().map(|&b| format!("{:.3}", gib(b))).collect();
+        for (name, [weights, kv, compute]) in &p.devices {
+            let total = weights + kv + compute;
+            let budgets = budgets.join("/");
+            println!("  predicted {name}: {:.3} GiB (budget {budgets} GiB)", gib(total));
+        }
+        let opt = |x: Option<f64>| x.map_or("n/a".into(), |v| format!("{v:.1}"));
+        println!("  predicted prompt {} t/s, decode {} t/s", opt(p.prompt_tps), opt(p.decode_tps));
     }
     let show = |label: &str, s: &LoopStats| {
         let f = |x: &Option<Summary>| x.map_or("n/a".into(), |s| format!("{:.1} ± {:.1}", s.mean, s.sd));

@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release --example moe_offload -- --cpu-moe --runs 3 --compare
 //! cargo run --release --example moe_offload -- --model gpt-oss-20b.gguf --cpu-moe --dry-run
+//! cargo run --release --example moe_offload -- --model gpt-oss-20b.gguf --vram-budget 8GiB
 //! ```
 //!
 //! Every figure printed is measured: token counts come from the tokenizer,
@@ -15,7 +16,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use llama_cpp::{
     list_llama_ggml_backend_devices, AddBos, BufferMemory, BufferType, LlamaBackend, LlamaBackendDeviceType, LlamaChatMessage,
-    LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, OffloadPlan, Special,
+    LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, OffloadPlan, Planner, Special,
     TokenDecoder,
 };
 use llama_cpp_rs_moe::defaults::{self, ContextSettings};
@@ -24,9 +25,11 @@ use llama_cpp_rs_moe::measure::{
     generate, percentile, physical_cores, DeviceFreeMemory, ProcessMemory, Summary,
 };
 use llama_cpp_rs_moe::models::moe_test_model;
+use llama_cpp::planner::Workload;
+use llama_cpp_rs_moe::planning::parse_budget;
 use llama_cpp_rs_moe::report::{
-    compare, mib, summary, BufferRow, Comparison, ConfigReport, DeviceMemory, ModelFacts, Report,
-    RunReport, Settings,
+    compare, mib, summary, BufferRow, Comparison, ConfigReport, DeviceMemory, ModelFacts,
+    PredictedDevice, Prediction, Report, RunReport, Settings,
 };
 use llama_cpp_rs_moe::sha256::sha256_file;
 use std::io::Write;
@@ -49,6 +52,13 @@ struct Args {
     /// Keep the expert tensors of the first N layers in host memory.
     #[arg(long, value_name = "N")]
     n_cpu_moe: Option<usize>,
+    /// Let the placement planner pick which experts stay in host memory: the fastest
+    /// placement within the VRAM budget (default: free memory minus 1 GiB per GPU).
+    #[arg(long, conflicts_with_all = ["cpu_moe", "n_cpu_moe"])]
+    fit: bool,
+    /// VRAM budget per GPU for the planner (implies --fit): `8GiB`, `7.5GB`, `8GiB,4GiB`.
+    #[arg(long, value_name = "SIZE[,SIZE]", conflicts_with_all = ["cpu_moe", "n_cpu_moe"])]
+    vram_budget: Option<String>,
     /// Extra override PATTERN=BUFFER_TYPE, llama.cpp's -ot syntax (e.g. `exps=CPU`, `blk\.1[0-9]\.=CUDA0`). Repeatable.
     #[arg(long = "override", value_name = "PATTERN=BUFT")]
     overrides: Vec<String>,
@@ -128,6 +138,7 @@ fn main() -> Result<()> {
     print_facts(&facts);
 
     let offload = offload_params(&args)?;
+    let (offload, predicted) = fit(&args, &path, offload)?;
     let baseline = base_params(&args);
 
     if args.dry_run {
@@ -135,11 +146,11 @@ fn main() -> Result<()> {
     }
 
     let threads = args.threads.unwrap_or_else(physical_cores);
-    let mut configs = vec![(config_name(&args), offload.clone())];
+    let mut configs = vec![(config_name(&args), offload.clone(), predicted)];
     let mut comparison = None;
     if args.compare {
         match baseline_fits(&path, &baseline)? {
-            Ok(()) => configs.push(("no offload".to_owned(), baseline)),
+            Ok(()) => configs.push(("no offload".to_owned(), baseline, None)),
             Err(reason) => {
                 println!("\n--compare: skipping the no-offload baseline: {reason}");
                 comparison = Some(Comparison::skipped(reason));
@@ -149,8 +160,9 @@ fn main() -> Result<()> {
 
     let mut reports = Vec::new();
     let mut settings = None;
-    for (name, params) in configs {
-        let (report, used) = run_config(&backend, &args, threads, &path, &name, &params, &interrupted)?;
+    for (name, params, predicted) in configs {
+        let (mut report, used) = run_config(&backend, &args, threads, &path, &name, &params, &interrupted)?;
+        report.predicted = predicted;
         settings.get_or_insert(used);
         reports.push(report);
         if interrupted.load(Ordering::SeqCst) {
@@ -193,6 +205,11 @@ fn config_name(args: &Args) -> String {
         parts.push(format!("--n-cpu-moe {n}"));
     }
     parts.extend(args.overrides.iter().map(|o| format!("--override {o}")));
+    if let Some(budget) = &args.vram_budget {
+        parts.push(format!("--vram-budget {budget}"));
+    } else if args.fit {
+        parts.push("--fit".to_owned());
+    }
     if parts.is_empty() {
         "no offload".to_owned()
     } else {
@@ -214,6 +231,43 @@ fn offload_params(args: &Args) -> Result<LlamaModelParams> {
         params = params.with_tensor_override(pattern, BufferType::from_name(buft))?;
     }
     Ok(params)
+}
+
+/// With --fit or --vram-budget: the planner's placement on top of `params`,
+/// printed with its predictions and reasons, which the JSON report keeps.
+fn fit(
+    args: &Args,
+    path: &Path,
+    params: LlamaModelParams,
+) -> Result<(LlamaModelParams, Option<Prediction>)> {
+    if !args.fit && args.vram_budget.is_none() {
+        return Ok((params, None));
+    }
+    let mut planner = Planner::new(path);
+    if let Some(text) = &args.vram_budget {
+        planner = planner.budget(parse_budget(text)?);
+    }
+    let ctx_params = context_params(args, args.threads.unwrap_or_else(physical_cores));
+    let plan = planner.plan(&params, &ctx_params)?;
+    println!("\nplacement plan:\n{plan}");
+    let predicted = Prediction {
+        devices: plan
+            .devices
+            .iter()
+            .map(|d| PredictedDevice {
+                name: d.name.clone(),
+                budget: d.budget,
+                weights: d.bytes.weights,
+                kv_cache: d.bytes.kv,
+                compute: d.bytes.compute,
+            })
+            .collect(),
+        prompt_tps: plan.speed.prompt_tps,
+        decode_tps: plan.speed.decode_tps,
+        workload: (Workload::default().prompt_tokens, Workload::default().generated_tokens),
+        reasons: plan.reasons.clone(),
+    };
+    Ok((params.with_plan(&plan)?, Some(predicted)))
 }
 
 fn model_facts(path: &Path, hash: bool) -> Result<ModelFacts> {
@@ -450,6 +504,7 @@ fn run_config(
         runs,
         text,
         greedy: Some(greedy),
+        predicted: None,
     };
     Ok((report, settings))
 }

@@ -8,6 +8,7 @@ pub mod measure;
 pub mod model_params;
 pub mod models;
 pub mod partial_file;
+pub mod planning;
 pub mod report;
 pub mod sha256;
 pub mod synth;

@@ -100,6 +100,32 @@ pub struct ConfigReport {
     /// The greedy warm-up run, which [`compare`] compares.
     #[serde(skip)]
     pub greedy: Option<Generation>,
+    /// What the placement planner predicted before loading (`--fit`,
+    /// `--vram-budget`), next to the measured `buffers` and speeds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicted: Option<Prediction>,
+}
+
+/// The placement planner's predictions for one configuration.
+#[derive(Serialize, Clone)]
+pub struct Prediction {
+    /// Per GPU: its name, budget, and llama.cpp's dry-run bytes.
+    pub devices: Vec<PredictedDevice>,
+    pub prompt_tps: f64,
+    pub decode_tps: f64,
+    /// The workload the plan minimised: prompt and generated tokens.
+    pub workload: (u32, u32),
+    pub reasons: Vec<String>,
+}
+
+/// One GPU of a [`Prediction`], in bytes.
+#[derive(Serialize, Clone)]
+pub struct PredictedDevice {
+    pub name: String,
+    pub budget: u64,
+    pub weights: u64,
+    pub kv_cache: u64,
+    pub compute: u64,
 }
 
 /// One llama.cpp buffer, in bytes.
@@ -216,6 +242,7 @@ mod tests {
         ConfigReport {
             name: name.to_owned(),
             overrides: Vec::new(),
+            predicted: None,
             load_seconds: 0.5,
             buffers: vec![
                 BufferRow {

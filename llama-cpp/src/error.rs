@@ -108,6 +108,9 @@ pub enum LlamaError {
     /// An I/O error outside GGUF parsing.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The placement planner found no plan (boxed: it can hold a `LlamaError`).
+    #[error(transparent)]
+    Plan(Box<crate::planner::PlanError>),
 }
 
 /// Shorthand used throughout the crate.

@@ -278,6 +278,11 @@ impl TensorOverride {
     pub fn buffer_type_name(&self) -> String {
         self.buft.name()
     }
+
+    /// The device owning the resolved buffer type (`CPU` for host memory).
+    pub(crate) fn device_name(&self) -> String {
+        self.buft.device_name()
+    }
 }
 
 impl fmt::Debug for TensorOverride {
@@ -483,7 +488,7 @@ fn sum_by(tensors: &[PlannedTensor], key: impl Fn(&PlannedTensor) -> String) -> 
 }
 
 /// Tensors of llama.cpp's input layer, which always stays on the CPU.
-fn is_input_tensor(name: &str) -> bool {
+pub(crate) fn is_input_tensor(name: &str) -> bool {
     ["token_embd.", "token_types.", "position_embd.", "token_embd_norm."].iter().any(|p| name.starts_with(p))
 }
 

@@ -19,7 +19,8 @@ for example in moe_offload bench_moe synth_moe upcycle_moe; do
     strip -o "$out/bin/$example" "target/release/examples/$example"
 done
 # Test binaries: cargo prints their paths.
-cargo test --release --features "$features" --no-run --test placement --test moe_equivalence --test gpu_oom --test cpu_weight_paths \
+cargo test --release --features "$features" --no-run --test placement --test moe_equivalence \
+    --test gpu_oom --test cpu_weight_paths --test planner \
     --message-format=json 2>/dev/null \
     | python3 -c 'import json,sys
 for line in sys.stdin:
@@ -34,9 +35,13 @@ tar -C llama-cpp-sys -cJf "$out/llama.cpp.tar.xz" \
     --exclude='llama.cpp/ggml/src/ggml-metal' --exclude='llama.cpp/tools' --exclude='llama.cpp/pocs' \
     --exclude='llama.cpp/common' --exclude='llama.cpp/vendor' --exclude='llama.cpp/convert_hf_to_gguf.py' \
     llama.cpp
+# llama.cpp's own fit (common/fit.cpp and the log it needs), for fit_harness.cpp.
+tar -C llama-cpp-sys -cJf "$out/llama-common.tar.xz" \
+    llama.cpp/common/{common.h,log.h,log.cpp,fit.h,fit.cpp}
 # Rust binaries compress about 3x; transfers are limited to 64 MiB.
 tar -C "$out" -cJf "$out/bin.tar.xz" bin && rm -rf "$out/bin"
-cp scripts/gpu/run.sh scripts/gpu/h2d_bandwidth.cu scripts/gpu/tilecfg.cpp "$out/"
+cp scripts/gpu/run.sh scripts/gpu/h2d_bandwidth.cu scripts/gpu/tilecfg.cpp \
+    scripts/gpu/plan_table.py scripts/gpu/fit_harness.cpp "$out/"
 
 # The dense test model does not fit one transfer (64 MiB): two halves.
 mkdir -p dist/gpu-model-a dist/gpu-model-b

@@ -23,6 +23,12 @@
 #   amx-check    tests/cpu_weight_paths.rs on the CPU alone with each ggml-cpu variant (carried gcc 12
 #                builds from cpu-variants.sh in dist/gpu-cpu, and cpu-builds'): SIGILL or the CPU line
 #   cpu-decode   GPT-OSS-20B --cpu-moe with each cpu-builds variant (Rust loop, 5 runs)
+#   plan         the placement planner (issue 13): its GPU test on a 2-layer Qwen3 model, then on
+#                GPT-OSS-20B shapes per VRAM budget (PLAN_BUDGETS, GiB; default 4 6 8 10) the plan
+#                against the best --n-cpu-moe N that fits the same budget and against llama.cpp's
+#                own fit (common_fit_params), 512- and 4,096-token prompts, Rust loop, 2 runs;
+#                plan-table.md holds the table (after setup; about 7 min with the model written)
+#   plan-trades  the planner's ubatch choice and expert biases on the host, at 8 GiB (~2 min)
 set -euo pipefail
 root=$(pwd)
 dist=$root/dist/gpu
@@ -135,6 +141,57 @@ sweep() {
         --json "$out/sweep-$label.json" "${args[@]}" > "$out/sweep-$label.txt" 2> "$out/sweep-$label.err" \
         || echo "sweep $label FAILED" | tee -a "$out/steps.log"
     grep -E "^##|device|rust|Rust/C|^c " "$out/sweep-$label.txt" || true
+}
+
+# The placement planner (issue 13) against the best hand-picked --n-cpu-moe N that fits the
+# same budget (bench_moe's fit= and ncm_fit=, both resolved by llama.cpp's no_alloc dry runs
+# before loading) and against llama.cpp's own fit (common_fit_params, fit_harness.cpp, ot_file=).
+# Every budget is for the peak: the planner keeps DEFAULT_RESERVE (256 MiB) out of its dry-run
+# target, ncm_fit does the same, and llama.cpp's fit is given the budget less the same reserve.
+fit_harness() {
+    [ -x "$work/fit_harness" ] && return
+    [ -f "$work/llama.cpp/include/llama.h" ] || tar -C "$work" -xJf "$dist/llama.cpp.tar.xz"
+    tar -C "$work" -xJf "$dist/llama-common.tar.xz"
+    local src=$work/llama.cpp
+    g++ -O2 -std=c++17 -I"$src/include" -I"$src/ggml/include" -I"$src/common" -I"$src/src" \
+        "$src/common/fit.cpp" "$src/common/log.cpp" "$dist/fit_harness.cpp" -o "$work/fit_harness" \
+        -L"$libs" -lllama -lggml -lggml-base -Wl,-rpath,"$libs"
+}
+
+plan() {
+    local small=$work/models/qwen3-2l.gguf model=$work/models/gpt-oss-20b.gguf b configs=()
+    [ -f "$small" ] || "$bin/synth_moe" --preset qwen3-30b-a3b --layers 2 --output "$small" \
+        > /dev/null
+    log "planner test on the GPU (2-layer Qwen3-30B-A3B shapes)"
+    LLAMA_TEST_MOE_MODEL=$small run_bin test_planner --ignored --nocapture --test-threads 1 \
+        > "$out/test-planner.txt" 2>&1 || echo "planner test FAILED" | tee -a "$out/steps.log"
+    tail -n 3 "$out/test-planner.txt"
+    synth gpt-oss-20b "$model"
+    fit_harness
+    local common=example=1,ctx=8192,gen=64
+    for b in ${PLAN_BUDGETS:-4 6 8 10}; do
+        log "llama.cpp's fit for $b GiB"
+        LD_LIBRARY_PATH=$libs "$work/fit_harness" "$model" $(((b << 30) - (256 << 20))) 8192 2048 \
+            > "$out/llfit-$b.txt" 2> "$out/llfit-$b.err" || echo "fit_harness $b FAILED" | tee -a "$out/steps.log"
+        grep -v '^ot ' "$out/llfit-$b.txt" | tr '\n' ' '; grep -c '^ot ' "$out/llfit-$b.txt" || true
+        configs+=("fit$b-p512:fit=${b}GiB,$common" "fit$b-p4096:fit=${b}GiB,$common,prompt=4096"
+            "ncm$b-p512:ncm_fit=${b}GiB,$common" "ncm$b-p4096:ncm_fit=${b}GiB,$common,prompt=4096"
+            "llfit$b-p512:ot_file=$out/llfit-$b.txt,$common"
+            "llfit$b-p4096:ot_file=$out/llfit-$b.txt,$common,prompt=4096")
+    done
+    RUNS=${RUNS:-2} sweep plan -- "${configs[@]}"
+    python3 "$dist/plan_table.py" "$out/sweep-plan.json" | tee "$out/plan-table.md" || true
+}
+
+# The planner's own trades at 8 GiB: the ubatch it picks for a long prompt, and expert biases
+# on the host against on the GPU (ik_llama.cpp #829/#841), each next to the plain plan.
+plan_trades() {
+    local common=example=1,ctx=8192,gen=64
+    RUNS=${RUNS:-2} sweep plan-trades -- "fit8-p4096:fit=8GiB,$common,prompt=4096" \
+        "ub8-p4096:fit=8GiB,fit_ubatch=1,$common,prompt=4096" \
+        "fit8-p512:fit=8GiB,$common" "bias8-p512:fit=8GiB,fit_bias_host=1,$common" \
+        "bias8-p4096:fit=8GiB,fit_bias_host=1,$common,prompt=4096"
+    python3 "$dist/plan_table.py" "$out/sweep-plan-trades.json" | tee "$out/plan-trades.md" || true
 }
 
 cpu_builds() {
@@ -307,6 +364,8 @@ for step in "$@"; do
                 example-p2048-t15:moe=all,example=1,prompt=2048,threads=15
             RUNS=10 sweep p2048-passive OMP_WAIT_POLICY=passive -- example-p2048:moe=all,example=1,prompt=2048
             RUNS=10 sweep p2048-noomp LD_LIBRARY_PATH="$libs/noomp:$libs" -- example-p2048:moe=all,example=1,prompt=2048 ;;
+        plan) plan ;;
+        plan-trades) plan_trades ;;
         cpu-builds) cpu_builds ;;
         tilecfg) tilecfg ;;
         amx-check) amx_check ;;

@@ -1,0 +1,875 @@
+//! The placement planner: the fastest placement of a Mixture-of-Experts model
+//! that fits a VRAM budget, found and checked before the weights load.
+//!
+//! Picking `--n-cpu-moe N` by hand either leaves speed unused (`--cpu-moe` on
+//! an 8 GB card) or runs out of memory. [`Planner::plan`] takes the model
+//! file, the model and context params the caller set, and a [`Budget`] per
+//! GPU, and returns a [`Plan`]:
+//!
+//! * which expert matrices go to host memory: the **last layers' first**
+//!   (later layers route more narrowly, so fewer of their experts are copied
+//!   per ubatch), one boundary layer split per matrix (down, then gate, then
+//!   up), expert biases kept on the GPU unless asked otherwise;
+//! * `n_ctx` and `n_ubatch` where the caller left them at their defaults;
+//! * the bytes per device from **llama.cpp's own accounting** of the final
+//!   placement (a `no_alloc` dry run: nothing allocated, no weight read);
+//! * the predicted prompt and decode speed ([`SpeedModel`]) and the reasons.
+//!
+//! The plan moves routed experts only: `n_gpu_layers` stays as the caller set
+//! it (attention, router and KV cache on the GPU are what make an offloaded
+//! MoE fast), so a budget that cannot hold those is an error, not a plan with
+//! layers on the CPU. The speed model assumes uniform routing, as the
+//! random-weight benchmark models have; trained models that route a prompt
+//! to fewer experts copy fewer bytes per ubatch than it predicts.
+//!
+//! The caller's tensor overrides are kept, tried first by the loader and
+//! planned around; one the plan cannot honour is an error, never dropped. A
+//! budget that nothing fits is [`PlanError::BudgetTooSmall`], which names the
+//! smallest budget that works.
+//!
+//! ```no_run
+//! use llama_cpp::planner::{Budget, Planner};
+//! use llama_cpp::{LlamaBackend, LlamaContextParams, LlamaModel, LlamaModelParams, LoadMode};
+//!
+//! let backend = LlamaBackend::init()?;
+//! let path = "models/gpt-oss-20b.gguf";
+//! let params = LlamaModelParams::default().with_load_mode(LoadMode::Read);
+//! let ctx_params = LlamaContextParams::default().with_n_outputs_max(1);
+//! let plan = Planner::new(path)
+//!     .budget(Budget::bytes_per_device([8 << 30]))
+//!     .plan(&params, &ctx_params)?;
+//! println!("{plan}");
+//! let model = LlamaModel::load_from_file(&backend, path, &params.with_plan(&plan)?)?;
+//! let ctx = model.new_context(&backend, ctx_params.with_plan(&plan))?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod layout;
+mod patterns;
+mod probe;
+mod search;
+mod setup;
+mod speed;
+#[cfg(test)]
+mod tests;
+
+pub use layout::{ExpertPart, LayoutTensor, ModelLayout};
+pub use search::DeviceBytes;
+pub use speed::{SpeedModel, SpeedPrediction, Workload};
+
+use crate::devices::list_llama_ggml_backend_devices;
+use crate::gguf::GgufFile;
+use crate::{
+    BufferType, LlamaBackend, LlamaBackendDeviceType, LlamaContextParams, LlamaError,
+    LlamaModelParams, LoadMode,
+};
+use layout::Slot;
+use search::{Candidate, Measured, MemoryProbe, Outcome, Problem};
+use setup::Setup;
+use speed::Traffic;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+
+/// One gibibyte.
+pub const GIB: u64 = 1 << 30;
+
+/// How much memory of each GPU the plan may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Budget {
+    /// Each GPU's free memory at planning time minus this margin (llama.cpp's
+    /// `--fit` keeps 1 GiB).
+    FreeMinusMargin(u64),
+    /// These bytes per GPU, in the order of the planned GPUs.
+    BytesPerDevice(Vec<u64>),
+}
+
+impl Budget {
+    /// Free memory minus `margin` bytes on every GPU.
+    pub fn free_minus_margin(margin: u64) -> Self {
+        Self::FreeMinusMargin(margin)
+    }
+
+    /// Explicit bytes per GPU, in the order of the planned GPUs.
+    pub fn bytes_per_device(bytes: impl Into<Vec<u64>>) -> Self {
+        Self::BytesPerDevice(bytes.into())
+    }
+
+    fn resolve(&self, gpus: &[(String, u64)]) -> Result<Vec<u64>, PlanError> {
+        match self {
+            Self::FreeMinusMargin(margin) => Ok(gpus
+                .iter()
+                .map(|(_, free)| free.saturating_sub(*margin))
+                .collect()),
+            Self::BytesPerDevice(bytes) if bytes.len() == gpus.len() => Ok(bytes.clone()),
+            Self::BytesPerDevice(bytes) => Err(PlanError::BudgetDevices {
+                given: bytes.len(),
+                gpus: gpus.iter().map(|(name, _)| name.clone()).collect(),
+            }),
+        }
+    }
+}
+
+impl Default for Budget {
+    /// llama.cpp's default margin: free memory minus 1 GiB.
+    fn default() -> Self {
+        Self::FreeMinusMargin(GIB)
+    }
+}
+
+/// Where the expert biases (`ffn_*_exps.bias`) go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ExpertBiases {
+    /// On the GPU whatever happens to their matrices: they are small, and
+    /// ik_llama.cpp (#829, #841) measured host biases slowing the prompt.
+    #[default]
+    Gpu,
+    /// With their matrices, as llama.cpp's `--cpu-moe` pattern does.
+    FollowMatrices,
+}
+
+/// A GPU's share of the plan, from llama.cpp's accounting of the dry run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedDevice {
+    /// ggml's device name (`CUDA0`, ...).
+    pub name: String,
+    /// The budget it was planned for.
+    pub budget: u64,
+    /// Predicted bytes: weights, KV cache, compute buffers.
+    pub bytes: DeviceBytes,
+}
+
+/// The planner's answer. Apply it with [`LlamaModelParams::with_plan`] and
+/// [`LlamaContextParams::with_plan`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Override patterns sending expert tensors to host memory, to be tried
+    /// after the caller's own.
+    pub overrides: Vec<String>,
+    /// Context length, where the caller left it unset.
+    pub n_ctx: Option<NonZeroU32>,
+    /// Logical batch, where the planner chose the ubatch.
+    pub n_batch: Option<u32>,
+    /// Physical batch, where the caller left it at llama.cpp's default.
+    pub n_ubatch: Option<u32>,
+    /// The shape planned for: `(n_ctx, n_batch, n_ubatch)` in effect.
+    pub shape: (u32, u32, u32),
+    /// Per planned GPU: budget and predicted bytes.
+    pub devices: Vec<PlannedDevice>,
+    /// Predicted host bytes (weights, KV, compute) of llama.cpp's buffers.
+    pub host: DeviceBytes,
+    /// The expert matrices the plan sends to the host: `(layer, part)`.
+    pub host_experts: Vec<(u32, ExpertPart)>,
+    /// Bytes of routed experts in host memory (the plan's and the caller's).
+    pub host_expert_bytes: u64,
+    /// Predicted speed for the workload.
+    pub speed: SpeedPrediction,
+    /// The machine constants the prediction used, kept with the plan so a
+    /// measurement can be set against them (and the constants recalibrated).
+    pub speed_model: SpeedModel,
+    /// The workload whose time the plan minimised.
+    pub workload: Workload,
+    /// Why the plan is what it is, one line each.
+    pub reasons: Vec<String>,
+    /// The caller's override patterns the plan was made around.
+    caller_overrides: Vec<String>,
+}
+
+/// Why no plan came out.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// Reading the model or a dry run failed.
+    #[error(transparent)]
+    Llama(#[from] LlamaError),
+    /// The model has no routed experts, so there is nothing to move.
+    #[error("{path}: not a Mixture-of-Experts model (no routed expert tensors); nothing to plan")]
+    NotMoe {
+        /// The model file.
+        path: PathBuf,
+    },
+    /// An explicit budget with a different number of entries than GPUs.
+    #[error("the budget has {given} entries but the plan uses {} GPU(s): {}", gpus.len(),
+        gpus.join(", "))]
+    BudgetDevices {
+        /// Entries given.
+        given: usize,
+        /// The GPUs planned for, in order.
+        gpus: Vec<String>,
+    },
+    /// Nothing fits: even with every movable expert in host memory a GPU
+    /// needs more than its budget. `shortfalls` holds the smallest budget
+    /// that works for each GPU that is short.
+    #[error("{}", too_small(*n_ctx, *n_ubatch, shortfalls))]
+    BudgetTooSmall {
+        /// Context length planned for.
+        n_ctx: u32,
+        /// The smallest ubatch tried.
+        n_ubatch: u32,
+        /// The GPUs over budget.
+        shortfalls: Vec<Shortfall>,
+    },
+    /// A caller's override the plan cannot honour.
+    #[error("tensor override {pattern:?} cannot be planned around: {reason}")]
+    CallerOverride {
+        /// The override's pattern.
+        pattern: String,
+        /// Why.
+        reason: String,
+    },
+    /// The dry runs gave an answer the planner cannot use.
+    #[error("dry run: {0}")]
+    Probe(String),
+}
+
+/// A GPU that does not fit its budget whatever the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shortfall {
+    /// Index among the planned GPUs.
+    pub gpu: usize,
+    /// Its name.
+    pub device: String,
+    /// Its budget.
+    pub budget: u64,
+    /// The smallest budget that works: llama.cpp's accounting with every
+    /// movable expert in host memory, plus the planner's reserve.
+    pub minimum: u64,
+}
+
+fn too_small(n_ctx: u32, n_ubatch: u32, shortfalls: &[Shortfall]) -> String {
+    let each: Vec<String> = shortfalls
+        .iter()
+        .map(|s| {
+            format!(
+                "{} has a budget of {} but needs at least {} ({} bytes)",
+                s.device,
+                gib(s.budget),
+                gib(s.minimum),
+                s.minimum
+            )
+        })
+        .collect();
+    format!(
+        "the VRAM budget is too small even with every expert the planner may move in host \
+         memory (n_ctx {n_ctx}, n_ubatch {n_ubatch}; the caller's overrides kept): {}; raise \
+         the budget to that, or lower n_ctx or n_ubatch",
+        each.join("; ")
+    )
+}
+
+fn gib(bytes: u64) -> String {
+    format!("{:.2} GiB", bytes as f64 / GIB as f64)
+}
+
+impl From<PlanError> for LlamaError {
+    fn from(err: PlanError) -> Self {
+        match err {
+            PlanError::Llama(inner) => inner,
+            other => LlamaError::Plan(Box::new(other)),
+        }
+    }
+}
+
+/// Finds the fastest placement within a budget. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct Planner {
+    path: PathBuf,
+    budget: Budget,
+    speed: SpeedModel,
+    workload: Workload,
+    expert_biases: ExpertBiases,
+    ubatch_choices: Vec<u32>,
+    default_n_ctx: u32,
+    reserve: u64,
+}
+
+/// The ubatch sizes tried when the caller leaves `n_ubatch` unset: with host
+/// experts every ubatch copies the experts it uses, so larger ones speed up
+/// long prompts, at the cost of compute-buffer VRAM.
+pub const UBATCH_CHOICES: [u32; 4] = [512, 2048, 4096, 8192];
+
+/// VRAM kept free of llama.cpp's buffers on every GPU by default: its
+/// accounting covers weights, KV cache and compute buffers, but the CUDA
+/// backend's memory pool grows while computing (0.07–0.14 GiB over the
+/// buffers on GPT-OSS-20B, docs/BENCHMARKS.md), and the budget is for the peak.
+pub const DEFAULT_RESERVE: u64 = 256 << 20;
+
+/// The context length planned when the caller leaves it unset (capped at
+/// the training length): room for a long prompt and its answer. The training
+/// length of today's MoE models (128k) would need gigabytes of KV cache that
+/// would otherwise hold experts.
+pub const DEFAULT_N_CTX: u32 = 4096;
+
+impl Planner {
+    /// A planner for the GGUF model at `path`, with the default budget (free
+    /// memory minus 1 GiB), speed model, workload and ubatch choices.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            budget: Budget::default(),
+            speed: SpeedModel::default(),
+            workload: Workload::default(),
+            expert_biases: ExpertBiases::default(),
+            ubatch_choices: UBATCH_CHOICES.to_vec(),
+            default_n_ctx: DEFAULT_N_CTX,
+            reserve: DEFAULT_RESERVE,
+        }
+    }
+
+    /// The model file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The memory the plan may use per GPU.
+    pub fn budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// The machine constants of the speed prediction.
+    pub fn speed_model(mut self, speed: SpeedModel) -> Self {
+        self.speed = speed;
+        self
+    }
+
+    /// The prompt and answer lengths whose total time the plan minimises.
+    pub fn workload(mut self, workload: Workload) -> Self {
+        self.workload = workload;
+        self
+    }
+
+    /// Where expert biases go (default: the GPU).
+    pub fn expert_biases(mut self, biases: ExpertBiases) -> Self {
+        self.expert_biases = biases;
+        self
+    }
+
+    /// The ubatch sizes to try when the caller leaves `n_ubatch` unset.
+    /// Zeros are ignored; an empty list keeps llama.cpp's default.
+    pub fn ubatch_choices(mut self, choices: &[u32]) -> Self {
+        self.ubatch_choices = choices.iter().copied().filter(|&u| u > 0).collect();
+        self
+    }
+
+    /// VRAM per GPU kept out of the plan for what llama.cpp's accounting
+    /// does not see (the backend's memory pool): [`DEFAULT_RESERVE`].
+    pub fn reserve(mut self, bytes: u64) -> Self {
+        self.reserve = bytes;
+        self
+    }
+
+    /// The context length to plan when the caller leaves `n_ctx` unset.
+    pub fn default_n_ctx(mut self, n_ctx: u32) -> Self {
+        self.default_n_ctx = n_ctx.max(1);
+        self
+    }
+
+    /// llama.cpp's accounting of `params` and `ctx_params` as they are, per
+    /// device (`CPU` for host memory), from a `no_alloc` dry run: what a load
+    /// would allocate, without allocating or reading weights. Useful to check
+    /// a hand-made placement against a budget.
+    pub fn dry_run(
+        &self,
+        params: &LlamaModelParams,
+        ctx_params: &LlamaContextParams,
+    ) -> Result<BTreeMap<String, DeviceBytes>, PlanError> {
+        let backend = LlamaBackend::init()?;
+        let params = params.clone().with_load_mode(LoadMode::Read);
+        probe::dry_run(&backend, &self.path, &params, ctx_params)
+    }
+
+    /// Plans `params` and `ctx_params` (as the caller set them) within the
+    /// budget, checking the answer with llama.cpp's `no_alloc` dry run.
+    ///
+    /// With no GPU (or `n_gpu_layers` 0) there is nothing to place: the plan
+    /// is empty and says so.
+    pub fn plan(
+        &self,
+        params: &LlamaModelParams,
+        ctx_params: &LlamaContextParams,
+    ) -> Result<Plan, PlanError> {
+        let backend = LlamaBackend::init()?;
+        let file = GgufFile::open(&self.path).map_err(LlamaError::from)?;
+        let layout = ModelLayout::from_gguf(&file);
+        if !layout.is_moe() {
+            return Err(PlanError::NotMoe {
+                path: self.path.clone(),
+            });
+        }
+        let gpus = planned_gpus(params);
+        let caller: Vec<String> = params
+            .tensor_overrides()
+            .iter()
+            .map(|o| o.pattern().to_owned())
+            .collect();
+        if gpus.is_empty() {
+            let reason = "no GPU to place on (none found, or n_gpu_layers is 0): every weight \
+                          stays in host memory";
+            return Ok(Plan::host_only(reason, caller));
+        }
+        let names: Vec<String> = gpus.iter().map(|(name, _)| name.clone()).collect();
+        let free: Vec<u64> = gpus.iter().map(|(_, free)| *free).collect();
+        let budgets = self.budget.resolve(&gpus)?;
+        let setup = Setup::new(&layout, params, &names, &free)?;
+        let mut probe = probe::DryRun {
+            backend,
+            path: &self.path,
+            params,
+            ctx_params,
+            gpu_names: &names,
+            biases_follow: self.expert_biases == ExpertBiases::FollowMatrices,
+        };
+        self.plan_layout(
+            &layout, &setup, &names, &budgets, ctx_params, caller, &mut probe,
+        )
+    }
+
+    /// The plan of a layout whose starting placement is `setup`, measuring
+    /// with `probe`. Everything but the probe is pure.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn plan_layout(
+        &self,
+        layout: &ModelLayout,
+        setup: &Setup,
+        names: &[String],
+        budgets: &[u64],
+        ctx_params: &LlamaContextParams,
+        caller_overrides: Vec<String>,
+        probe: &mut dyn MemoryProbe,
+    ) -> Result<Plan, PlanError> {
+        let biases_follow = self.expert_biases == ExpertBiases::FollowMatrices;
+        // The search sees each budget less the reserve; errors and the plan
+        // report the caller's budgets.
+        let problem = Problem {
+            units: setup.units(layout, biases_follow),
+            budgets: budgets
+                .iter()
+                .map(|b| b.saturating_sub(self.reserve))
+                .collect(),
+        };
+        let mut reasons = Vec::new();
+        let (shapes, ctx_choice) = self.shapes(layout, ctx_params, &mut reasons);
+
+        let mut best: Option<(Outcome, Traffic, SpeedPrediction)> = None;
+        let mut tried = Vec::new();
+        let mut too_small = None;
+        for shape in shapes {
+            let outcome = match search::search(&problem, probe, shape) {
+                Ok(outcome) => outcome,
+                Err(PlanError::BudgetTooSmall {
+                    n_ctx,
+                    n_ubatch,
+                    mut shortfalls,
+                }) => {
+                    for s in &mut shortfalls {
+                        s.device = names.get(s.gpu).cloned().unwrap_or_default();
+                        s.budget = budgets.get(s.gpu).copied().unwrap_or(s.budget);
+                        s.minimum = s.minimum.saturating_add(self.reserve);
+                    }
+                    // The first (smallest) shape's minimum is the one to name.
+                    too_small.get_or_insert(PlanError::BudgetTooSmall {
+                        n_ctx,
+                        n_ubatch,
+                        shortfalls,
+                    });
+                    continue;
+                }
+                Err(other) => return Err(other),
+            };
+            let traffic = traffic(layout, setup, &problem, &outcome.candidate);
+            let speed = self.speed.predict(layout, &traffic, shape.2, self.workload);
+            tried.push(format!(
+                "n_ubatch {}: {} MiB of experts on the host, {:.0} prompt t/s, {:.1} decode t/s, \
+                 {:.2} s for the workload",
+                shape.2,
+                traffic.host_expert_bytes >> 20,
+                speed.prompt_tps,
+                speed.decode_tps,
+                speed.workload_seconds
+            ));
+            if best
+                .as_ref()
+                .is_none_or(|b| speed.workload_seconds < b.2.workload_seconds)
+            {
+                best = Some((outcome, traffic, speed));
+            }
+        }
+        let Some((outcome, traffic, speed)) = best else {
+            return Err(too_small.unwrap_or_else(|| PlanError::Probe("no shape to plan".into())));
+        };
+        let (n_ctx, n_batch, n_ubatch) = (
+            outcome.candidate.n_ctx,
+            outcome.candidate.n_batch,
+            outcome.candidate.n_ubatch,
+        );
+        if tried.len() > 1 {
+            reasons.push(format!(
+                "n_ubatch {n_ubatch} is fastest for the workload ({}-token prompt, {} tokens \
+                 generated) of: {}",
+                self.workload.prompt_tokens,
+                self.workload.generated_tokens,
+                tried.join("; ")
+            ));
+        }
+        let host_experts: Vec<(u32, ExpertPart)> = problem
+            .host_units(&outcome.candidate)
+            .map(|u| (u.layer, u.part))
+            .collect();
+        let overrides = patterns::host_patterns(&host_experts, biases_follow);
+        reasons.extend(describe_host(&host_experts, layout, &traffic));
+        if !caller_overrides.is_empty() {
+            reasons.push(format!(
+                "the caller's overrides are kept and tried first: {}",
+                caller_overrides.join(", ")
+            ));
+        }
+        if !biases_follow && !host_experts.is_empty() {
+            reasons.push(
+                "expert biases stay on the GPU (host biases slowed the prompt in ik_llama.cpp \
+                 #829/#841)"
+                    .into(),
+            );
+        }
+        let Measured { gpus, host } = outcome.measured;
+        let devices: Vec<PlannedDevice> = gpus
+            .into_iter()
+            .zip(names)
+            .zip(budgets)
+            .map(|((bytes, name), &budget)| PlannedDevice {
+                name: name.clone(),
+                budget,
+                bytes,
+            })
+            .collect();
+        for d in &devices {
+            reasons.push(format!(
+                "{}: {} of {} budget by llama.cpp's dry run (weights {}, KV {}, compute {})",
+                d.name,
+                gib(d.bytes.total()),
+                gib(d.budget),
+                gib(d.bytes.weights),
+                gib(d.bytes.kv),
+                gib(d.bytes.compute)
+            ));
+        }
+        reasons.push(format!(
+            "llama.cpp's no_alloc dry runs for this shape: {}; {} per GPU kept free for the \
+             backend's memory pool",
+            outcome.probes,
+            gib(self.reserve)
+        ));
+        let planner_ubatch = self.chooses_ubatch(ctx_params);
+        Ok(Plan {
+            overrides,
+            n_ctx: ctx_choice.then(|| NonZeroU32::new(n_ctx)).flatten(),
+            n_batch: planner_ubatch.then_some(n_batch),
+            n_ubatch: planner_ubatch.then_some(n_ubatch),
+            shape: (n_ctx, n_batch, n_ubatch),
+            devices,
+            host,
+            host_experts,
+            host_expert_bytes: traffic.host_expert_bytes,
+            speed,
+            speed_model: self.speed,
+            workload: self.workload,
+            reasons,
+            caller_overrides,
+        })
+    }
+
+    /// Whether the caller left both batch sizes at llama.cpp's defaults (as
+    /// llama.cpp's fit decides what the user set: by comparing with them).
+    fn chooses_ubatch(&self, ctx_params: &LlamaContextParams) -> bool {
+        let defaults = LlamaContextParams::default();
+        !self.ubatch_choices.is_empty()
+            && ctx_params.n_ubatch() == defaults.n_ubatch()
+            && ctx_params.n_batch() == defaults.n_batch()
+    }
+
+    /// The `(n_ctx, n_batch, n_ubatch)` shapes to try, smallest ubatch first,
+    /// and whether the planner chose `n_ctx`.
+    fn shapes(
+        &self,
+        layout: &ModelLayout,
+        ctx_params: &LlamaContextParams,
+        reasons: &mut Vec<String>,
+    ) -> (Vec<(u32, u32, u32)>, bool) {
+        let n_ctx = match ctx_params.n_ctx() {
+            Some(n) => n.get(),
+            None => {
+                let n = match layout.n_ctx_train {
+                    0 => self.default_n_ctx,
+                    train => self.default_n_ctx.min(train),
+                };
+                reasons.push(format!(
+                    "n_ctx {n}: left unset by the caller; the training length ({}) would spend \
+                     VRAM on KV cache that experts can use",
+                    layout.n_ctx_train
+                ));
+                n
+            }
+        };
+        let chosen = ctx_params.n_ctx().is_none();
+        if !self.chooses_ubatch(ctx_params) {
+            let n_batch = ctx_params.n_batch();
+            return (
+                vec![(n_ctx, n_batch, ctx_params.n_ubatch().min(n_batch))],
+                chosen,
+            );
+        }
+        let mut choices: Vec<u32> = self.ubatch_choices.iter().map(|&u| u.min(n_ctx)).collect();
+        choices.sort_unstable();
+        choices.dedup();
+        let default_batch = ctx_params.n_batch();
+        let shapes = choices
+            .into_iter()
+            .map(|u| (n_ctx, default_batch.max(u), u))
+            .collect();
+        (shapes, chosen)
+    }
+}
+
+/// The GPUs the loader would use for `params`, with their free memory now.
+fn planned_gpus(params: &LlamaModelParams) -> Vec<(String, u64)> {
+    if params.n_gpu_layers() == 0 {
+        return Vec::new();
+    }
+    list_llama_ggml_backend_devices()
+        .into_iter()
+        .filter(|d| {
+            matches!(
+                d.device_type,
+                LlamaBackendDeviceType::Gpu | LlamaBackendDeviceType::IntegratedGpu
+            )
+        })
+        .filter(|d| params.devices().is_none_or(|only| only.contains(&d.index)))
+        .map(|d| (d.name, d.memory_free as u64))
+        .collect()
+}
+
+/// The bytes a placement moves per token and per ubatch.
+fn traffic(layout: &ModelLayout, setup: &Setup, problem: &Problem, c: &Candidate) -> Traffic {
+    let mut on_host = vec![false; layout.tensors.len()];
+    for unit in problem.host_units(c) {
+        for &i in &unit.tensors {
+            on_host[i] = true;
+        }
+    }
+    let mut traffic = Traffic::default();
+    for (i, t) in layout.tensors.iter().enumerate() {
+        let host = on_host[i] || setup.slots[i] == Slot::Host;
+        match (host, t.expert.is_some()) {
+            // The input embeddings are a row lookup, not a matrix product.
+            (true, false) if crate::offload::is_input_tensor(&t.name) => {}
+            (true, true) => traffic.host_expert_bytes += t.n_bytes,
+            (true, false) => traffic.host_dense_bytes += t.n_bytes,
+            (false, true) => traffic.gpu_expert_bytes += t.n_bytes,
+            (false, false) => traffic.gpu_dense_bytes += t.n_bytes,
+        }
+    }
+    if let Some((i, slot)) = setup.tied_output_copy {
+        let bytes = layout.tensors[i].n_bytes;
+        match slot {
+            Slot::Host => traffic.host_dense_bytes += bytes,
+            Slot::Gpu(_) => traffic.gpu_dense_bytes += bytes,
+        }
+    }
+    traffic
+}
+
+/// One line naming the host experts by layer range, one with their size.
+fn describe_host(host: &[(u32, ExpertPart)], layout: &ModelLayout, t: &Traffic) -> Vec<String> {
+    if host.is_empty() {
+        return vec!["every expert the planner may move fits on the GPU".into()];
+    }
+    let parts_per_layer = |layer: u32| {
+        let mut parts: Vec<ExpertPart> = layout
+            .tensors
+            .iter()
+            .filter(|x| x.layer == Some(layer) && !x.is_bias)
+            .filter_map(|x| x.expert)
+            .collect();
+        parts.sort();
+        parts.dedup();
+        parts
+    };
+    let mut full = Vec::new();
+    let mut partial = Vec::new();
+    let mut layers: Vec<u32> = host.iter().map(|h| h.0).collect();
+    layers.sort_unstable();
+    layers.dedup();
+    for layer in layers {
+        let mut parts: Vec<ExpertPart> =
+            host.iter().filter(|h| h.0 == layer).map(|h| h.1).collect();
+        parts.sort();
+        if parts == parts_per_layer(layer) {
+            full.push(layer);
+        } else {
+            let names: Vec<&str> = parts.iter().map(|p| p.name()).collect();
+            partial.push(format!("layer {layer} ({})", names.join(", ")));
+        }
+    }
+    let mut line = format!(
+        "experts to host memory, last layers first: {}",
+        ranges(&full)
+    );
+    if !partial.is_empty() {
+        line.push_str(&format!("; split boundary: {}", partial.join(", ")));
+    }
+    vec![
+        line,
+        format!(
+            "host experts {} (the GPU copies them per ubatch; the CPU reads {:.1}% per token)",
+            gib(t.host_expert_bytes),
+            layout.active_fraction() * 100.0
+        ),
+    ]
+}
+
+/// `[3, 4, 5, 9]` as `layers 3-5, 9`.
+fn ranges(layers: &[u32]) -> String {
+    if layers.is_empty() {
+        return "no whole layer".into();
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < layers.len() {
+        let mut j = i;
+        while j + 1 < layers.len() && layers[j + 1] == layers[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j {
+            layers[i].to_string()
+        } else {
+            format!("{}-{}", layers[i], layers[j])
+        });
+        i = j + 1;
+    }
+    format!("layers {} (all matrices)", out.join(", "))
+}
+
+impl Plan {
+    /// A plan for a model with no GPU to place on: nothing to do.
+    fn host_only(reason: &str, caller_overrides: Vec<String>) -> Self {
+        Self {
+            overrides: Vec::new(),
+            n_ctx: None,
+            n_batch: None,
+            n_ubatch: None,
+            shape: (0, 0, 0),
+            devices: Vec::new(),
+            host: DeviceBytes::default(),
+            host_experts: Vec::new(),
+            host_expert_bytes: 0,
+            speed_model: SpeedModel::default(),
+            workload: Workload::default(),
+            speed: SpeedPrediction {
+                prompt_tps: f64::NAN,
+                decode_tps: f64::NAN,
+                workload_seconds: f64::NAN,
+            },
+            reasons: vec![reason.to_owned()],
+            caller_overrides,
+        }
+    }
+
+    /// The caller's override patterns the plan was made around.
+    pub fn caller_overrides(&self) -> &[String] {
+        &self.caller_overrides
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "plan overrides: {}",
+            if self.overrides.is_empty() {
+                "none".to_owned()
+            } else {
+                self.overrides
+                    .iter()
+                    .map(|p| format!("{p}=CPU"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        )?;
+        if self.devices.is_empty() {
+            // Nothing was planned: the reasons say why.
+            for reason in &self.reasons {
+                writeln!(f, "  - {reason}")?;
+            }
+            return Ok(());
+        }
+        let (n_ctx, n_batch, n_ubatch) = self.shape;
+        writeln!(
+            f,
+            "shape: n_ctx {n_ctx}, n_batch {n_batch}, n_ubatch {n_ubatch}"
+        )?;
+        writeln!(
+            f,
+            "predicted: prompt {:.0} t/s, decode {:.1} t/s",
+            self.speed.prompt_tps, self.speed.decode_tps
+        )?;
+        for reason in &self.reasons {
+            writeln!(f, "  - {reason}")?;
+        }
+        Ok(())
+    }
+}
+
+impl LlamaModelParams {
+    /// These params with `plan` applied: its overrides after the caller's.
+    ///
+    /// The params must carry the same overrides as those the plan was made
+    /// from; anything else is an error, so a plan is never applied on top of
+    /// overrides it did not account for.
+    pub fn with_plan(self, plan: &Plan) -> crate::Result<Self> {
+        let current: Vec<&str> = self
+            .tensor_overrides()
+            .iter()
+            .map(|o| o.pattern())
+            .collect();
+        if current
+            != plan
+                .caller_overrides
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+        {
+            return Err(LlamaError::InvalidParameter {
+                name: "plan",
+                reason: format!(
+                    "the plan was made for the overrides [{}], these params have [{}]",
+                    plan.caller_overrides.join(", "),
+                    current.join(", ")
+                ),
+            });
+        }
+        let mut params = self;
+        for pattern in &plan.overrides {
+            params = params.with_tensor_override(pattern, BufferType::Cpu)?;
+        }
+        Ok(params)
+    }
+}
+
+impl LlamaContextParams {
+    /// These params with the context length and batch sizes the plan chose
+    /// (only those the caller had left unset).
+    pub fn with_plan(self, plan: &Plan) -> Self {
+        let mut params = self;
+        if let Some(n_ctx) = plan.n_ctx {
+            params = params.with_n_ctx(Some(n_ctx));
+        }
+        if let Some(n_batch) = plan.n_batch {
+            params = params.with_n_batch(n_batch);
+        }
+        if let Some(n_ubatch) = plan.n_ubatch {
+            params = params.with_n_ubatch(n_ubatch);
+        }
+        params
+    }
+}

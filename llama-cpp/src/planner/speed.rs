@@ -1,0 +1,191 @@
+//! Predicted prompt and decode speed of a placement: a roofline of bytes
+//! moved, with constants measured on one machine and replaceable by the
+//! caller's own ([`SpeedModel`]).
+//!
+//! * Prompt, per ubatch of `t` tokens: the host experts the ubatch routes to
+//!   are copied to the GPU (op offload) at the host→GPU bandwidth, then the
+//!   GPU computes `t` tokens. The two add up: ggml b10200 copies a layer's
+//!   experts after reading the router's choice and computes afterwards.
+//! * Decode, per token: the CPU reads the active host experts at the
+//!   effective host memory bandwidth, the GPU reads its active weights, and
+//!   each layer costs a fixed launch/synchronisation overhead.
+
+use super::layout::ModelLayout;
+
+/// The machine constants of the speed prediction.
+///
+/// [`SpeedModel::h200_reference`] holds the values measured on the project's
+/// H200 machine (docs/BENCHMARKS.md); on another machine, measure the
+/// host→GPU bandwidth (`scripts/gpu/h2d_bandwidth.cu`) and one decode speed
+/// with `--cpu-moe` and set them here.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpeedModel {
+    /// Bytes per second copied from pinned host memory to the GPU.
+    pub host_to_gpu_bandwidth: f64,
+    /// Bytes per second the CPU backend reads expert weights while decoding.
+    pub host_decode_bandwidth: f64,
+    /// Bytes per second the GPU reads weights while decoding.
+    pub gpu_decode_bandwidth: f64,
+    /// Seconds of fixed cost per layer and decoded token on the GPU.
+    pub gpu_decode_layer_overhead: f64,
+    /// Floating-point operations per second the GPU sustains on a prompt.
+    pub gpu_prompt_flops: f64,
+    /// Seconds of fixed cost per layer and ubatch on the GPU.
+    pub gpu_prompt_layer_overhead: f64,
+}
+
+impl SpeedModel {
+    /// The constants of the project's H200 machine (PCIe 5.0 x16, one
+    /// 16-core Xeon socket), fitted to the GPT-OSS-20B rows of
+    /// docs/BENCHMARKS.md:
+    ///
+    /// * host→GPU 55.5 GB/s: `cudaMemcpyAsync` of 1 GiB from pinned memory.
+    /// * host decode 52 GB/s: decode time against host expert bytes read per
+    ///   token is a line through `--cpu-moe` (1.27 GB, 27.9 ms) and
+    ///   `--n-cpu-moe 12` (0.64 GB, 15.8 ms) whose intercept, 3.7 ms, is the
+    ///   all-GPU time per token. (The 92 GB/s STREAM triad over-predicts.)
+    /// * GPU decode: 4.0 TB/s and 0.11 ms per layer reproduce the all-GPU
+    ///   3.7 ms of GPT-OSS-20B (24 layers) and, within 10%, DeepSeek,
+    ///   Qwen3 and Phi-3.5-MoE.
+    /// * GPU prompt: 105 TFLOP/s (2 per active parameter) and 0.45 ms per
+    ///   layer and ubatch reproduce the all-GPU prompts of 512 (45.8 ms) and
+    ///   2,048 tokens (150.8 ms).
+    ///
+    /// With them the `--cpu-moe` prompt is the 10.2 GB of experts copied
+    /// (183 ms) plus that compute: 229 ms predicted, 234 ms measured on 512
+    /// tokens, 334 against 341 ms on 2,048.
+    pub fn h200_reference() -> Self {
+        Self {
+            host_to_gpu_bandwidth: 55.5e9,
+            host_decode_bandwidth: 52e9,
+            gpu_decode_bandwidth: 4.0e12,
+            gpu_decode_layer_overhead: 0.11e-3,
+            gpu_prompt_flops: 105e12,
+            gpu_prompt_layer_overhead: 0.45e-3,
+        }
+    }
+}
+
+impl Default for SpeedModel {
+    fn default() -> Self {
+        Self::h200_reference()
+    }
+}
+
+/// What the caller will run: the plan minimises its predicted time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Workload {
+    /// Tokens of a typical prompt.
+    pub prompt_tokens: u32,
+    /// Tokens generated per prompt.
+    pub generated_tokens: u32,
+}
+
+impl Default for Workload {
+    /// A chat turn: a 2,048-token prompt and a 256-token answer.
+    fn default() -> Self {
+        Self {
+            prompt_tokens: 2048,
+            generated_tokens: 256,
+        }
+    }
+}
+
+/// Predicted speed of a placement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpeedPrediction {
+    /// Prompt tokens per second for the workload's prompt.
+    pub prompt_tps: f64,
+    /// Generated tokens per second.
+    pub decode_tps: f64,
+    /// Seconds for the workload: its prompt and its generated tokens.
+    pub workload_seconds: f64,
+}
+
+/// The bytes of a placement that the speed depends on.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Traffic {
+    /// Routed-expert bytes in host memory (copied per ubatch as used).
+    pub host_expert_bytes: u64,
+    /// Other bytes in host memory that layers compute with (copied whole).
+    pub host_dense_bytes: u64,
+    /// Routed-expert bytes on the GPUs.
+    pub gpu_expert_bytes: u64,
+    /// Other weights on the GPUs, all read per token.
+    pub gpu_dense_bytes: u64,
+}
+
+/// Parameters used per token (2 FLOPs each): dense tensors other than the
+/// input embeddings (a row lookup), plus the active share of the experts.
+pub(crate) fn active_params(layout: &ModelLayout) -> f64 {
+    let frac = layout.active_fraction();
+    layout
+        .tensors
+        .iter()
+        .filter(|t| !crate::offload::is_input_tensor(&t.name))
+        .map(|t| {
+            if t.expert.is_some() {
+                t.n_elements as f64 * frac
+            } else {
+                t.n_elements as f64
+            }
+        })
+        .sum()
+}
+
+impl SpeedModel {
+    /// Seconds per decoded token.
+    pub(crate) fn decode_seconds(&self, layout: &ModelLayout, traffic: &Traffic) -> f64 {
+        let frac = layout.active_fraction();
+        let host = (traffic.host_expert_bytes as f64 * frac + traffic.host_dense_bytes as f64)
+            / self.host_decode_bandwidth;
+        let gpu = (traffic.gpu_expert_bytes as f64 * frac + traffic.gpu_dense_bytes as f64)
+            / self.gpu_decode_bandwidth;
+        host + gpu + f64::from(layout.n_layer) * self.gpu_decode_layer_overhead
+    }
+
+    /// Seconds for a prompt of `tokens` in ubatches of `n_ubatch`.
+    pub(crate) fn prompt_seconds(
+        &self,
+        layout: &ModelLayout,
+        traffic: &Traffic,
+        tokens: u32,
+        n_ubatch: u32,
+    ) -> f64 {
+        let n_ubatch = n_ubatch.max(1);
+        let flops_per_token = 2.0 * active_params(layout);
+        let ubatch = |t: u32| {
+            // With routing spread evenly, an expert is idle for one token with
+            // probability 1 - used/n, for t tokens (1 - used/n)^t.
+            let used = 1.0 - (1.0 - layout.active_fraction()).powi(t.min(i32::MAX as u32) as i32);
+            let copied = traffic.host_expert_bytes as f64 * used + traffic.host_dense_bytes as f64;
+            copied / self.host_to_gpu_bandwidth
+                + f64::from(t) * flops_per_token / self.gpu_prompt_flops
+                + f64::from(layout.n_layer) * self.gpu_prompt_layer_overhead
+        };
+        let full = tokens / n_ubatch;
+        let rest = tokens % n_ubatch;
+        f64::from(full) * ubatch(n_ubatch) + if rest > 0 { ubatch(rest) } else { 0.0 }
+    }
+
+    /// Prompt and decode speed, and the workload's time.
+    pub(crate) fn predict(
+        &self,
+        layout: &ModelLayout,
+        traffic: &Traffic,
+        n_ubatch: u32,
+        workload: Workload,
+    ) -> SpeedPrediction {
+        let prompt = self.prompt_seconds(layout, traffic, workload.prompt_tokens, n_ubatch);
+        let decode = self.decode_seconds(layout, traffic);
+        SpeedPrediction {
+            prompt_tps: if prompt > 0.0 {
+                f64::from(workload.prompt_tokens) / prompt
+            } else {
+                0.0
+            },
+            decode_tps: 1.0 / decode,
+            workload_seconds: prompt + f64::from(workload.generated_tokens) * decode,
+        }
+    }
+}
