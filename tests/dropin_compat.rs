@@ -33,7 +33,7 @@ fn usage_loop(model: &LlamaModel, prompt: &str, n: i32) -> (Vec<LlamaToken>, Str
     let tokens_list = model.str_to_token(prompt, AddBos::Always).unwrap();
     let mut batch = LlamaBatch::new(512, 1);
     let last_index = tokens_list.len() as i32 - 1;
-    for (i, token) in (0_i32..).zip(tokens_list.into_iter()) {
+    for (i, token) in (0_i32..).zip(tokens_list) {
         batch.add(token, i, &[0], i == last_index).unwrap();
     }
     ctx.decode(&mut batch).unwrap();
@@ -81,8 +81,10 @@ fn token_to_piece_joins_a_character_split_across_tokens() {
     let tokens = model.str_to_token(crab, AddBos::Never).unwrap();
     assert!(tokens.len() > 1, "byte-level BPE splits the emoji: {tokens:?}");
     let mut decoder = encoding_rs::UTF_8.new_decoder();
-    let pieces: Vec<String> =
-        tokens.iter().map(|&t| model.token_to_piece(t, &mut decoder, false, None).unwrap()).collect();
+    let pieces: Vec<String> = tokens
+        .iter()
+        .map(|&t| model.token_to_piece(t, &mut decoder, false, None).unwrap())
+        .collect();
     assert_eq!(pieces.concat(), crab, "pieces {pieces:?}");
     assert!(pieces[0].is_empty(), "the first bytes wait in the decoder: {pieces:?}");
 
