@@ -86,7 +86,8 @@ fi
 # follows the text on its line: the text has no final newline).
 check_text() {
     local name=$1 out=$2 text
-    text=$(sed -e 's/prompt eval time = .*//' -e '/^eval time = /d' "$out")
+    text=$(sed -e 's/prompt eval time = .*//' -e '/^eval time = /d' \
+        -e '/^Device /d' -e '/^           [A-Z]/d' "$out")
     [ "$(printf '%s' "$text" | tr -d '[:space:]' | wc -c)" -ge 8 ] \
         || die "$name generated no text; its stdout: $(cat "$out")"
     log "$name generated: $(printf '%s' "$text" | tr '\n' ' ' | head -c 200)"
@@ -114,10 +115,13 @@ log "cargo build --features vulkan --bin simple (simple's GPU options)"
 cargo build --features vulkan --bin simple
 if $have_model; then
     # --cmoe: add_cpu_moe_override (nothing matches in a dense model, the load still checks
-    # the pattern); -o: append_kv_override with the model's own context length.
-    log "simple --cmoe -o llama.context_length=8192 local $model"
-    "$bin/simple" -t 1 --cmoe -o llama.context_length=8192 -p "Paris is" --n-len 16 \
-        local "$model" > "$work/simple-gpu-options.out"
+    # the pattern); -o: append_kv_override with the model's own context length;
+    # --list-devices: list_llama_ggml_backend_devices, with each device's backend.
+    log "simple --list-devices --cmoe -o llama.context_length=8192 local $model"
+    "$bin/simple" -t 1 --list-devices --cmoe -o llama.context_length=8192 -p "Paris is" \
+        --n-len 16 local "$model" > "$work/simple-gpu-options.out"
+    grep -q '^           Backend: CPU$' "$work/simple-gpu-options.out" \
+        || die "simple --list-devices shows no CPU backend: $(cat "$work/simple-gpu-options.out")"
     check_text "simple --cmoe -o" "$work/simple-gpu-options.out"
 fi
 ran=$($have_model && echo ', simple generated text' || true)
