@@ -83,3 +83,38 @@ impl TryFrom<super::ParamOverrideValue> for ParamOverrideValue {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ParamOverrideValue as Upstream;
+    use crate::ParamOverrideValue as Own;
+
+    #[test]
+    fn strings_convert_within_llama_cpps_buffer() {
+        let longest = "x".repeat(127);
+        let Ok(Upstream::Str(buf)) = Upstream::try_from(Own::Str(longest.clone())) else {
+            panic!("127 bytes fit");
+        };
+        assert_eq!(buf[127], 0, "NUL-terminated");
+        assert_eq!(Own::try_from(Upstream::Str(buf)).unwrap(), Own::Str(longest));
+
+        assert!(Upstream::try_from(Own::Str("x".repeat(128))).is_err(), "no room for the NUL");
+        assert!(Upstream::try_from(Own::Str("a\0b".into())).is_err());
+        assert!(Own::try_from(Upstream::Str([b'x' as std::os::raw::c_char; 128])).is_err());
+        let mut not_utf8 = [0; 128];
+        not_utf8[0] = 0xff_u8 as std::os::raw::c_char;
+        assert!(Own::try_from(Upstream::Str(not_utf8)).is_err());
+    }
+
+    #[test]
+    fn numbers_and_booleans_convert_both_ways() {
+        for (own, upstream) in [
+            (Own::Int(-3), Upstream::Int(-3)),
+            (Own::Float(0.5), Upstream::Float(0.5)),
+            (Own::Bool(true), Upstream::Bool(true)),
+        ] {
+            assert_eq!(Upstream::try_from(own.clone()).unwrap(), upstream);
+            assert_eq!(Own::try_from(upstream).unwrap(), own);
+        }
+    }
+}
