@@ -13,7 +13,7 @@ MOE_MODEL := models/smollm2-moe-e4k1.gguf
 built_lib_dir = $$(ls -d $(CURDIR)/target/debug/build/llama-cpp-sys-*/out/lib 2>/dev/null \
 	| while read d; do ls $$d/$(1) > /dev/null 2>&1 && echo $$d; done | head -n 1)
 
-.PHONY: bootstrap models demo test test-static test-native test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream memcheck bindings
+.PHONY: bootstrap models demo test test-static test-native test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream test-dropin memcheck bindings
 
 bootstrap:
 	scripts/bootstrap.sh --no-model
@@ -31,7 +31,7 @@ demo: PROFILE = --release
 demo: models
 	$(CARGO) run --release --example moe_offload -- --cpu-moe --runs 3 --compare --n-predict 48
 
-test: models test-static test-native test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream memcheck
+test: models test-static test-native test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream test-dropin memcheck
 
 # Default build: vendored llama.cpp, static, CPU.
 test-static: models
@@ -74,6 +74,13 @@ test-docs: bootstrap
 # Package both crates and build a `cargo new` + `cargo add` program from the packages alone.
 test-downstream: models
 	scripts/downstream.sh
+
+# Drop-in for llama-cpp-2: upstream llama-cpp-rs's examples/usage.rs and examples/simple/, from
+# ../shared/upstream's bundle, build unchanged against llama-cpp renamed to llama-cpp-2, and
+# simple generates text. Links test-static's llama.cpp build (no cmake): the static one, as the
+# generated project has no build script to set an rpath. Skipped when the bundle is absent.
+test-dropin: models
+	LLAMA_CPP_LIB_DIR="$(call built_lib_dir,libllama.a)" scripts/dropin.sh
 
 # The integration tests under valgrind memcheck (see README: suppressions).
 memcheck: models

@@ -24,6 +24,9 @@ pub(crate) fn take_last_error() -> Option<String> {
 }
 
 static INIT: Once = Once::new();
+/// Installs `forward_log`; separate from `INIT` so that `send_logs_to_tracing` can route the log
+/// before the backend exists, as llama-cpp-2's does.
+static LOG_INIT: Once = Once::new();
 /// When set, llama.cpp's log lines are dropped instead of forwarded.
 static LOGS_SILENCED: AtomicBool = AtomicBool::new(false);
 /// Level of the last line, for GGML_LOG_LEVEL_CONT continuations.
@@ -54,14 +57,11 @@ pub struct LlamaBackend {
 impl LlamaBackend {
     /// Initialises llama.cpp (once per process) and routes its log.
     pub fn init() -> crate::Result<Self> {
+        install_log_forwarding();
         INIT.call_once(|| {
-            // SAFETY: called once per process before any other llama.cpp use
-            // by this crate; the callback is a plain `extern "C" fn` that
-            // lives for the whole program and never unwinds.
-            unsafe {
-                sys::llama_log_set(Some(forward_log), std::ptr::null_mut());
-                sys::llama_backend_init();
-            }
+            // SAFETY: called once per process, after the log callback is set and
+            // before any other llama.cpp use by this crate.
+            unsafe { sys::llama_backend_init() };
         });
         Ok(Self { _private: () })
     }
@@ -88,6 +88,21 @@ impl LlamaBackend {
         // SAFETY: returns a pointer to a static, NUL-terminated buffer.
         unsafe { CStr::from_ptr(sys::llama_print_system_info()) }.to_string_lossy().into_owned()
     }
+}
+
+/// Routes llama.cpp's and ggml's log to [`forward_log`] (once per process).
+pub(crate) fn install_log_forwarding() {
+    LOG_INIT.call_once(|| {
+        // SAFETY: the callback is a plain `extern "C" fn` that lives for the whole program and
+        // never unwinds; the user data is unused, so NULL is fine. llama_log_set sets ggml's
+        // logger too.
+        unsafe { sys::llama_log_set(Some(forward_log), std::ptr::null_mut()) };
+    });
+}
+
+/// Forwards (`true`) or drops (`false`) llama.cpp's log lines from now on, process-wide.
+pub(crate) fn set_logs_enabled(enabled: bool) {
+    LOGS_SILENCED.store(!enabled, Ordering::Relaxed);
 }
 
 /// The log callback handed to llama.cpp. It must never unwind into C: the

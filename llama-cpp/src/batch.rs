@@ -101,6 +101,11 @@ impl LlamaBatch {
         self.tokens.len()
     }
 
+    /// The most tokens the batch holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// The tokens added so far.
     pub fn tokens(&self) -> &[LlamaToken] {
         &self.tokens

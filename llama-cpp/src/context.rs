@@ -1,5 +1,7 @@
 //! [`LlamaContext`]: the state of one generation (KV cache, logits).
 
+pub mod params;
+
 use crate::backend::{clear_last_error, take_last_error};
 use crate::batch::LlamaBatch;
 use crate::error::{LlamaError, Result};

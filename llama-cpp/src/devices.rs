@@ -28,6 +28,8 @@ pub struct LlamaBackendDevice {
     pub name: String,
     /// Human description, e.g. the GPU model.
     pub description: String,
+    /// Name of the backend that registered the device, e.g. `CPU` or `CUDA` (llama-cpp-2's field).
+    pub backend: String,
     /// Kind of device.
     pub device_type: LlamaBackendDeviceType,
     /// Free memory in bytes at the time of the query.
@@ -51,6 +53,15 @@ pub fn list_llama_ggml_backend_devices() -> Vec<LlamaBackendDevice> {
 pub(crate) fn device_at(index: usize) -> Option<LlamaBackendDevice> {
     let dev = raw_device(index)?;
     let (mut free, mut total) = (0usize, 0usize);
+    // SAFETY: `dev` is a valid registry entry for the life of the process.
+    let reg = unsafe { sys::ggml_backend_dev_backend_reg(dev) };
+    let backend = if reg.is_null() {
+        String::new()
+    } else {
+        // SAFETY: a registered backend's name is a NUL-terminated string it owns for the life
+        // of the process (or NULL, which gives "").
+        unsafe { c_str_or_empty(sys::ggml_backend_reg_name(reg)) }
+    };
     // SAFETY: `dev` is a valid registry entry for the life of the process;
     // name/description return NUL-terminated strings owned by the backend.
     unsafe {
@@ -59,6 +70,7 @@ pub(crate) fn device_at(index: usize) -> Option<LlamaBackendDevice> {
             index,
             name: CStr::from_ptr(sys::ggml_backend_dev_name(dev)).to_string_lossy().into_owned(),
             description: CStr::from_ptr(sys::ggml_backend_dev_description(dev)).to_string_lossy().into_owned(),
+            backend,
             device_type: match sys::ggml_backend_dev_type(dev) {
                 sys::GGML_BACKEND_DEVICE_TYPE_CPU => LlamaBackendDeviceType::Cpu,
                 sys::GGML_BACKEND_DEVICE_TYPE_GPU => LlamaBackendDeviceType::Gpu,
@@ -69,6 +81,19 @@ pub(crate) fn device_at(index: usize) -> Option<LlamaBackendDevice> {
             memory_free: free,
             memory_total: total,
         })
+    }
+}
+
+/// An owned copy of a C string; empty for NULL.
+///
+/// # Safety
+/// `ptr` is NULL or points to a NUL-terminated string valid for the call.
+unsafe fn c_str_or_empty(ptr: *const std::os::raw::c_char) -> String {
+    if ptr.is_null() {
+        String::new()
+    } else {
+        // SAFETY: non-NULL, and NUL-terminated per this function's contract.
+        unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned()
     }
 }
 

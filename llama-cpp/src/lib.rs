@@ -47,16 +47,31 @@ pub use llama_cpp_sys as sys;
 
 mod backend;
 mod batch;
-mod context;
+mod compat;
+pub mod context;
 mod devices;
 mod error;
 pub mod gguf;
-mod model;
+pub mod model;
 pub mod offload;
 pub mod planner;
-mod sampling;
+// The path `sampling` is llama-cpp-2's (see `compat`), whose sampler returns a bare token; this
+// crate's own sampler is re-exported at the root.
+mod sampler;
 mod thread_pool;
 mod vocab;
+
+// llama-cpp-2's module paths and free functions, so its users can switch by renaming the
+// dependency; README "Drop-in for llama-cpp-2" lists what is left out and why.
+pub use compat::{llama_backend, llama_batch, sampling, token};
+pub use compat::{
+    ggml_time_us, llama_supports_mlock, llama_time_us, max_devices, mlock_supported,
+    mmap_supported, send_logs_to_tracing, LogOptions,
+};
+pub use compat::{
+    ApplyChatTemplateError, ChatTemplateError, DecodeError, LlamaContextLoadError, LlamaCppError,
+    LlamaModelLoadError, NewLlamaChatMessageError, StringToTokenError, TokenToStringError,
+};
 
 pub use backend::LlamaBackend;
 pub use batch::LlamaBatch;
@@ -67,6 +82,6 @@ pub use model::params::{LlamaModelParams, LlamaSplitMode, LoadMode, ParamOverrid
 pub use model::{LlamaChatMessage, LlamaModel};
 pub use offload::{BufferMemory, BufferType, OffloadPlan, PlannedTensor, TensorOverride};
 pub use planner::{Budget, Plan, PlanError, Planner};
-pub use sampling::LlamaSampler;
+pub use sampler::LlamaSampler;
 pub use thread_pool::CpuThreadPool;
 pub use vocab::{AddBos, LlamaToken, LlamaVocab, Special, TokenDecoder};

@@ -2,6 +2,9 @@
 
 pub mod params;
 
+// llama-cpp-2 keeps these in `model`; here they live with the vocabulary.
+pub use crate::vocab::{AddBos, Special};
+
 use crate::backend::{clear_last_error, take_last_error};
 use crate::error::{to_cstring, LlamaError, Result};
 use crate::gguf::GgufFile;

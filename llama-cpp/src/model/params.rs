@@ -1,5 +1,7 @@
 //! [`LlamaModelParams`]: how a model is loaded and where its weights go.
 
+pub mod kv_overrides;
+
 use crate::devices::raw_device;
 use crate::error::{to_cstring, LlamaError, Result};
 use crate::offload::{n_cpu_moe_pattern, BufferType, OverrideArray, TensorOverride, MOE_EXPERTS_PATTERN};
