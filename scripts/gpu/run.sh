@@ -45,9 +45,13 @@ libs=$work/llama-build/bin
 # binaries ask the loader for (their NEEDED entry, the soname): a bare libggml-cpu.so there is
 # never loaded, and the run silently uses $libs' own.
 cpu_lib=libggml-cpu.so.0
-for old in "$libs"/*/libggml-cpu.so "$root"/dist/gpu-cpu/*/libggml-cpu.so; do
-    [ -f "$old" ] && [ ! -e "${old%/*}/$cpu_lib" ] && cp "$old" "${old%/*}/$cpu_lib"
-done
+fix_sonames() {
+    local old
+    for old in "$libs"/*/libggml-cpu.so "$root"/dist/gpu-cpu/*/libggml-cpu.so; do
+        if [ -f "$old" ] && [ ! -e "${old%/*}/$cpu_lib" ]; then cp "$old" "${old%/*}/$cpu_lib"; fi
+    done
+}
+fix_sonames
 # Which libggml-cpu a binary loads with these library folders: loaded DIR...
 loaded() { LD_LIBRARY_PATH=$(IFS=:; echo "$*") ldd "$bin/moe_offload" | grep -o 'libggml-cpu[^ ]* => [^ ]*'; }
 
@@ -86,6 +90,7 @@ setup() {
     if [ ! -f "$libs/libggml-cuda.so" ] && ls "$root"/dist/gpu-libs/cuda-libs.tar.xz.part-* > /dev/null 2>&1; then
         log "unpacking carried CUDA libraries"
         mkdir -p "$libs" && cat "$root"/dist/gpu-libs/cuda-libs.tar.xz.part-* | tar -C "$libs" -xJf -
+        fix_sonames
     fi
     if [ ! -f "$libs/libggml-cuda.so" ]; then
         log "building llama.cpp b10200 shared libraries with CUDA"
