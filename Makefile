@@ -55,7 +55,7 @@ test-lint: bootstrap
 
 # The committed bindings equal what bindgen makes from the pinned headers.
 test-bindings: bootstrap
-	$(CARGO) test -p llama-cpp-sys --features bindgen --lib
+	$(CARGO) test -p llama-cpp-moe-sys --features bindgen --lib
 
 # Shared libraries with an rpath: the end-to-end tests run without LD_LIBRARY_PATH.
 test-dynamic: models
@@ -69,7 +69,7 @@ test-lib-dir: test-dynamic
 
 # docs.rs: no native build under DOCS_RS, every public item documented, no broken links.
 test-docs: bootstrap
-	DOCS_RS=1 RUSTDOCFLAGS="-D warnings" CARGO_TARGET_DIR=target/docs $(CARGO) doc --no-deps -p llama-cpp -p llama-cpp-sys
+	DOCS_RS=1 RUSTDOCFLAGS="-D warnings" CARGO_TARGET_DIR=target/docs $(CARGO) doc --no-deps -p llama-cpp-moe -p llama-cpp-moe-sys
 
 # Package both crates and build a `cargo new` + `cargo add` program from the packages alone.
 test-downstream: models
@@ -88,5 +88,5 @@ memcheck: models
 
 # Regenerate llama-cpp-sys/src/bindings.rs from the pinned headers.
 bindings: bootstrap
-	$(CARGO) build -p llama-cpp-sys --features bindgen
+	$(CARGO) build -p llama-cpp-moe-sys --features bindgen
 	cp "$$(ls -td target/debug/build/llama-cpp-sys-*/out/bindings.rs | head -n 1)" llama-cpp-sys/src/bindings.rs

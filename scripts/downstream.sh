@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The "cargo add" lane: package both crates, unpack them outside the
 # repository, and build and run a new program made with `cargo new` +
-# `cargo add`, as a new user would. llama-cpp-sys is patched in by path from
+# `cargo add`, as a new user would. llama-cpp-moe-sys is patched in by path from
 # its unpacked package (it is not on the registry yet), so the llama.cpp
 # sources used are the ones inside the package: nothing from this repository.
 set -euo pipefail
@@ -13,29 +13,28 @@ model=${LLAMA_TEST_MODEL:-$repo/models/SmolLM2-135M-Instruct.Q4_1.gguf}
 rm -rf "$work/unpacked" "$work/hello-moe" && mkdir -p "$work/unpacked"
 
 cd "$repo"
-cargo package -p llama-cpp-sys -p llama-cpp --no-verify --allow-dirty --target-dir "$work/package" 2>&1 | grep -E "Packaged|error" || true
+cargo package -p llama-cpp-moe-sys -p llama-cpp-moe --no-verify --allow-dirty --target-dir "$work/package" 2>&1 | grep -E "Packaged|error" || true
 for crate in "$work"/package/package/*.crate; do
     awk -v name="$(basename "$crate")" -v bytes="$(stat -c %s "$crate")" 'BEGIN { printf "%-40s %8.2f MiB compressed\n", name, bytes / 1048576 }' 
     tar -xzf "$crate" -C "$work/unpacked"
 done
-sys_dir=$(ls -d "$work"/unpacked/llama-cpp-sys-*)
-safe_dir=$(ls -d "$work"/unpacked/llama-cpp-[0-9]*)
+sys_dir=$(ls -d "$work"/unpacked/llama-cpp-moe-sys-*)
+safe_dir=$(ls -d "$work"/unpacked/llama-cpp-moe-[0-9]*)
 
 cd "$work"
 cargo new --quiet hello-moe
 cd hello-moe
 export CARGO_TARGET_DIR=$work/target
 # The patch goes in first: `cargo add` resolves the new dependency's own
-# dependencies, and the registry's llama-cpp-sys (= llama_cpp_sys) is another
-# project's crate.
+# dependencies, and llama-cpp-moe-sys is not on the registry yet.
 cat >> Cargo.toml <<TOML
 
 [patch.crates-io]
-llama-cpp-sys = { path = "$sys_dir" }
+llama-cpp-moe-sys = { path = "$sys_dir" }
 TOML
 cargo add --quiet --path "$safe_dir"
 cat > src/main.rs <<'RS'
-use llama_cpp::{AddBos, LlamaBackend, LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, LlamaBatch, Special};
+use llama_cpp_moe::{AddBos, LlamaBackend, LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, LlamaBatch, Special};
 use std::num::NonZeroU32;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

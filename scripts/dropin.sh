@@ -53,7 +53,7 @@ publish = false
 [workspace]
 
 [dependencies]
-llama-cpp-2 = { package = "llama-cpp", path = "$repo/llama-cpp" }
+llama-cpp-2 = { package = "llama-cpp-moe", path = "$repo/llama-cpp" }
 anyhow = "1"
 clap = { version = "4", features = ["derive"] }
 encoding_rs = "0.8"

@@ -1,6 +1,6 @@
 //! Plain FFI smoke tests: the native build links and the basic C calls work.
 
-use llama_cpp_sys as sys;
+use llama_cpp_moe_sys as sys;
 use std::ffi::CString;
 use std::path::PathBuf;
 

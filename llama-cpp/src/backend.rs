@@ -44,10 +44,10 @@ static LAST_LEVEL: AtomicU32 = AtomicU32::new(sys::GGML_LOG_LEVEL_INFO as u32);
 /// to drop it).
 ///
 /// ```
-/// let backend = llama_cpp::LlamaBackend::init()?;
-/// assert!(!llama_cpp::list_llama_ggml_backend_devices().is_empty());
+/// let backend = llama_cpp_moe::LlamaBackend::init()?;
+/// assert!(!llama_cpp_moe::list_llama_ggml_backend_devices().is_empty());
 /// # drop(backend);
-/// # Ok::<(), llama_cpp::LlamaError>(())
+/// # Ok::<(), llama_cpp_moe::LlamaError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct LlamaBackend {

@@ -8,12 +8,12 @@ use crate::vocab::LlamaToken;
 /// llama.cpp reads; freed on drop.
 ///
 /// ```
-/// use llama_cpp::{LlamaBatch, LlamaToken};
+/// use llama_cpp_moe::{LlamaBatch, LlamaToken};
 /// let mut batch = LlamaBatch::new(8, 1);
 /// batch.add_sequence(&[LlamaToken(1), LlamaToken(2)], 0, false)?;
 /// assert_eq!(batch.n_tokens(), 2);
 /// assert!(batch.add(LlamaToken(3), 2, &[5], true).is_err(), "sequence 5 does not exist");
-/// # Ok::<(), llama_cpp::LlamaError>(())
+/// # Ok::<(), llama_cpp_moe::LlamaError>(())
 /// ```
 pub struct LlamaBatch {
     raw: sys::llama_batch,

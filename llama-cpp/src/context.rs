@@ -26,7 +26,7 @@ pub enum FlashAttention {
 ///
 /// ```
 /// use std::num::NonZeroU32;
-/// let params = llama_cpp::LlamaContextParams::default()
+/// let params = llama_cpp_moe::LlamaContextParams::default()
 ///     .with_n_ctx(NonZeroU32::new(4096))
 ///     .with_n_ubatch(2048)
 ///     .with_n_threads(8);

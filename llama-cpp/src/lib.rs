@@ -13,7 +13,7 @@
 //! loading.
 //!
 //! ```no_run
-//! use llama_cpp::{AddBos, LlamaBackend, LlamaBatch, LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, Special};
+//! use llama_cpp_moe::{AddBos, LlamaBackend, LlamaBatch, LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, Special};
 //!
 //! let backend = LlamaBackend::init()?;
 //! let params = LlamaModelParams::default().with_n_gpu_layers(999).with_cpu_moe_all();
@@ -37,7 +37,7 @@
 //!     pos += 1;
 //!     ctx.decode(&mut batch)?;
 //! }
-//! # Ok::<(), llama_cpp::LlamaError>(())
+//! # Ok::<(), llama_cpp_moe::LlamaError>(())
 //! ```
 #![warn(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]

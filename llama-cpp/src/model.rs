@@ -20,12 +20,12 @@ use std::ptr::NonNull;
 /// A loaded model. Freed on drop.
 ///
 /// ```no_run
-/// use llama_cpp::{LlamaBackend, LlamaModel, LlamaModelParams};
+/// use llama_cpp_moe::{LlamaBackend, LlamaModel, LlamaModelParams};
 /// let backend = LlamaBackend::init()?;
 /// let params = LlamaModelParams::default().with_cpu_moe_all();
 /// let model = LlamaModel::load_from_file(&backend, "models/smollm2-moe.gguf", &params)?;
 /// println!("{} layers, {} experts", model.n_layer(), model.n_expert());
-/// # Ok::<(), llama_cpp::LlamaError>(())
+/// # Ok::<(), llama_cpp_moe::LlamaError>(())
 /// ```
 pub struct LlamaModel {
     raw: NonNull<sys::llama_model>,

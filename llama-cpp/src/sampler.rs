@@ -8,7 +8,7 @@ use std::ptr::NonNull;
 /// A llama.cpp sampler or sampler chain. Freed on drop.
 ///
 /// ```
-/// use llama_cpp::LlamaSampler;
+/// use llama_cpp_moe::LlamaSampler;
 /// let sampler = LlamaSampler::chain_simple([
 ///     LlamaSampler::top_k(40),
 ///     LlamaSampler::top_p(0.9, 1),

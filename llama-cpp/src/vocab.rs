@@ -168,7 +168,7 @@ fn special_token(id: i32) -> Option<LlamaToken> {
 /// Invalid sequences become U+FFFD.
 ///
 /// ```
-/// let mut decoder = llama_cpp::TokenDecoder::new();
+/// let mut decoder = llama_cpp_moe::TokenDecoder::new();
 /// let euro = "€".as_bytes(); // three bytes, possibly from three tokens
 /// assert_eq!(decoder.push(&euro[..1]), "");
 /// assert_eq!(decoder.push(&euro[1..2]), "");

@@ -21,15 +21,15 @@ pub type BatchAddError = LlamaError;
 /// existing code keep compiling.
 ///
 /// ```
-/// use llama_cpp::llama_batch::LlamaBatch;
-/// use llama_cpp::token::LlamaToken;
+/// use llama_cpp_moe::llama_batch::LlamaBatch;
+/// use llama_cpp_moe::token::LlamaToken;
 ///
 /// let mut batch = LlamaBatch::new(8, 1);
 /// batch.add_sequence(&[LlamaToken(1), LlamaToken(2)], 0, false)?;
 /// let n: i32 = batch.n_tokens();
 /// assert_eq!(n, 2);
 /// assert!(batch.add(LlamaToken(3), 2, &[1], true).is_err(), "sequence 1 does not exist");
-/// # Ok::<(), llama_cpp::LlamaError>(())
+/// # Ok::<(), llama_cpp_moe::LlamaError>(())
 /// ```
 #[derive(Debug)]
 pub struct LlamaBatch<'a> {

@@ -1,6 +1,6 @@
 //! llama-cpp-2's module paths, free functions and signatures, on top of this crate's types.
 //!
-//! With `llama-cpp-2 = { package = "llama-cpp", path = ... }` in a Cargo.toml, code written
+//! With `llama-cpp-2 = { package = "llama-cpp-moe", path = ... }` in a Cargo.toml, code written
 //! for llama-cpp-2 (upstream's `examples/usage.rs` and `examples/simple/`, checked by
 //! `make test-dropin`) compiles unchanged. Where llama-cpp-2's signature and this crate's
 //! differ for the same path, a thin wrapper type carries llama-cpp-2's

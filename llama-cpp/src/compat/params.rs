@@ -20,7 +20,7 @@ impl LlamaModelParams {
     /// Appends a GGUF metadata override; `key` and the value are copied.
     ///
     /// ```
-    /// use llama_cpp::model::params::{kv_overrides::ParamOverrideValue, LlamaModelParams};
+    /// use llama_cpp_moe::model::params::{kv_overrides::ParamOverrideValue, LlamaModelParams};
     /// let mut params = std::pin::pin!(LlamaModelParams::default());
     /// let key = std::ffi::CString::new("llama.context_length")?;
     /// params.as_mut().append_kv_override(&key, ParamOverrideValue::Int(512))?;
@@ -62,13 +62,13 @@ impl LlamaModelParams {
     /// in the name) in host memory. The pattern is copied and compiled now.
     ///
     /// ```
-    /// use llama_cpp::model::params::LlamaModelParams;
+    /// use llama_cpp_moe::model::params::LlamaModelParams;
     /// let mut params = std::pin::pin!(LlamaModelParams::default());
     /// params.as_mut().add_cpu_buft_override(c"blk\\.0\\.ffn_.*")?;
     /// params.as_mut().add_cpu_buft_override(c"blk\\.1\\.ffn_.*")?; // llama-cpp-2 panics here
     /// assert_eq!(params.tensor_overrides().len(), 2);
     /// assert!(params.as_mut().add_cpu_buft_override(c"(").is_err());
-    /// # Ok::<(), llama_cpp::LlamaError>(())
+    /// # Ok::<(), llama_cpp_moe::LlamaError>(())
     /// ```
     ///
     /// # Errors

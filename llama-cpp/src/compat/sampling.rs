@@ -11,7 +11,7 @@ use std::borrow::Borrow;
 /// A llama.cpp sampler or sampler chain with llama-cpp-2's signatures. Freed on drop.
 ///
 /// ```
-/// use llama_cpp::sampling::LlamaSampler;
+/// use llama_cpp_moe::sampling::LlamaSampler;
 /// let sampler = LlamaSampler::chain_simple([LlamaSampler::dist(1234), LlamaSampler::greedy()]);
 /// # drop(sampler);
 /// ```

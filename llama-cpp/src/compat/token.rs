@@ -8,7 +8,7 @@ impl LlamaToken {
     /// A token from its id.
     ///
     /// ```
-    /// use llama_cpp::token::LlamaToken;
+    /// use llama_cpp_moe::token::LlamaToken;
     /// assert_eq!(LlamaToken::new(7), LlamaToken(7));
     /// ```
     #[must_use]

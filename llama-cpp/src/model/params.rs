@@ -114,13 +114,13 @@ unsafe impl Sync for DeviceArray {}
 /// loaded from these params, so clones and moves are always safe.
 ///
 /// ```
-/// use llama_cpp::{BufferType, LlamaModelParams};
+/// use llama_cpp_moe::{BufferType, LlamaModelParams};
 /// let params = LlamaModelParams::default()
 ///     .with_n_gpu_layers(99)
 ///     .with_cpu_moe_all()
 ///     .with_tensor_override(r"blk\.0\.attn_.*", BufferType::Cpu)?;
 /// assert_eq!(params.tensor_overrides().len(), 2);
-/// # Ok::<(), llama_cpp::LlamaError>(())
+/// # Ok::<(), llama_cpp_moe::LlamaError>(())
 /// ```
 #[derive(Clone)]
 pub struct LlamaModelParams {

@@ -28,8 +28,8 @@
 //! smallest budget that works.
 //!
 //! ```no_run
-//! use llama_cpp::planner::{Budget, Planner};
-//! use llama_cpp::{LlamaBackend, LlamaContextParams, LlamaModel, LlamaModelParams, LoadMode};
+//! use llama_cpp_moe::planner::{Budget, Planner};
+//! use llama_cpp_moe::{LlamaBackend, LlamaContextParams, LlamaModel, LlamaModelParams, LoadMode};
 //!
 //! let backend = LlamaBackend::init()?;
 //! let path = "models/gpt-oss-20b.gguf";
