@@ -16,6 +16,7 @@ mod cmake_build;
 mod cpu;
 mod cuda;
 mod link;
+mod shim;
 mod source;
 
 use std::path::PathBuf;
@@ -63,7 +64,7 @@ fn main() {
     };
     // The shim goes first: static archives resolve left to right, and the
     // shim calls into libllama.
-    compile_shim(&source, native.shared);
+    shim::compile(&source, native.shared);
     link::emit(&native);
     #[cfg(feature = "bindgen")]
     bindings::generate(&source);
@@ -73,23 +74,4 @@ fn main() {
     println!("cargo:lib_dir={}", native.lib_dir.display());
     println!("cargo:shared={}", native.shared);
     println!("cargo:version={}", source::LLAMA_CPP_TAG);
-}
-
-/// The shim gives Rust what llama.h lacks: std::regex validation with the
-/// loader's exact semantics, and the loader's own memory accounting.
-fn compile_shim(source: &source::LlamaSource, shared: bool) {
-    println!("cargo:rerun-if-changed=shim");
-    let mut build = cc::Build::new();
-    build
-        .cpp(true)
-        .std("c++17")
-        .file("shim/llama_rs_shim.cpp")
-        .include(source.path("include"))
-        .include(source.path("ggml/include"))
-        .include(source.path("src"))
-        .warnings(false);
-    if shared {
-        build.define("LLAMA_SHARED", None);
-    }
-    build.compile("llama_rs_shim");
 }
