@@ -24,7 +24,7 @@ pub enum LlamaSplitMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoadMode {
     /// Read the file into allocated buffers. For MoE offload this puts the
-    /// experts in the GPU backend's pinned host memory, which measured 5x the
+    /// experts in the GPU backend's pinned host memory, which measured 6.6x the
     /// prompt speed of mmap on an H200 host.
     Read,
     /// Memory-map the file (llama.cpp's default): fast start, pages loaded lazily.
