@@ -244,3 +244,35 @@ fn two_contexts_on_two_threads_share_one_model() {
         assert_eq!(got, expected, "{prompt:?}");
     }
 }
+
+fn small_ctx() -> LlamaContextParams {
+    LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(64))
+        .with_n_threads(2)
+        .with_n_threads_batch(2)
+}
+
+fn dense_model(params: &LlamaModelParams) -> LlamaModel {
+    let backend = LlamaBackend::init().unwrap();
+    LlamaModel::load_from_file(&backend, require(dense_test_model()), params).unwrap()
+}
+
+#[test]
+fn a_batch_as_large_as_i32_allows_is_usable_not_a_segfault() {
+    let backend = LlamaBackend::init().unwrap();
+    let model = dense_model(&LlamaModelParams::default());
+    let prompt = model.vocab().tokenize("The capital of France is", AddBos::Always, false).unwrap();
+    let mut ctx = model.new_context(&backend, small_ctx()).unwrap();
+    let mut logits = Vec::new();
+    // llama_batch_init computed `n + 1` in int and wrote through the NULL
+    // that malloc returned; n_seq_max ids per token were allocated up front.
+    let sizes = [(prompt.len(), 1), (i32::MAX as usize, 1), (usize::MAX, 1), (8, i32::MAX)];
+    for (n_tokens, n_seq_max) in sizes {
+        let mut batch = LlamaBatch::new(n_tokens, n_seq_max);
+        batch.add_sequence(&prompt, 0, false).unwrap();
+        ctx.clear_kv_cache();
+        ctx.decode(&mut batch).unwrap();
+        logits.push(ctx.get_logits_ith(-1).unwrap().to_vec());
+    }
+    assert!(logits.windows(2).all(|w| w[0] == w[1]), "every batch size computes the same logits");
+}

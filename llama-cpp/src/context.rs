@@ -301,9 +301,12 @@ impl<'model> LlamaContext<'model> {
             return Err(LlamaError::ContextFull { needed, n_ctx: self.n_ctx });
         }
         clear_last_error();
-        // SAFETY: the batch's arrays hold n_tokens valid entries (LlamaBatch
-        // maintains this) and the context is live and exclusively borrowed.
-        let code = unsafe { sys::llama_decode(self.raw.as_ptr(), batch.as_raw()) };
+        let ctx = self.raw.as_ptr();
+        // SAFETY: with_raw's arrays hold n_tokens entries, each token's
+        // n_seq_id[i] ids in 0..n_seq_max, ids valid in the vocabulary and
+        // positions within n_ctx (checked above); llama.cpp only reads them,
+        // during this call. The context is live and exclusively borrowed.
+        let code = batch.with_raw(|raw| unsafe { sys::llama_decode(ctx, raw) })?;
         match code {
             0 => {
                 self.outputs = batch.output_flags().to_vec();
