@@ -276,3 +276,45 @@ fn a_batch_as_large_as_i32_allows_is_usable_not_a_segfault() {
     }
     assert!(logits.windows(2).all(|w| w[0] == w[1]), "every batch size computes the same logits");
 }
+
+#[test]
+fn negative_indices_count_tokens_of_the_batch() {
+    let backend = LlamaBackend::init().unwrap();
+    let model = dense_model(&LlamaModelParams::default());
+    let tokens = model.vocab().tokenize("The capital of France", AddBos::Always, false).unwrap();
+    assert!(tokens.len() >= 4);
+    let tokens = &tokens[..4];
+    let mut ctx = model.new_context(&backend, small_ctx()).unwrap();
+    let decode = |ctx: &mut llama_cpp::LlamaContext<'_>, outputs: &[bool]| {
+        let mut batch = LlamaBatch::new(outputs.len(), 1);
+        for (i, (&token, &output)) in tokens.iter().zip(outputs).enumerate() {
+            batch.add(token, i as i32, &[0], output).unwrap();
+        }
+        ctx.clear_kv_cache();
+        ctx.decode(&mut batch).unwrap();
+    };
+
+    decode(&mut ctx, &[true, true, false, true]);
+    let row = |i: i32| ctx.get_logits_ith(i).unwrap().to_vec();
+    assert_ne!(row(0), row(1), "different tokens, different logits");
+    // -3 is token 4 - 3 = 1 of the batch; llama.cpp alone reads it as output
+    // 3 - 3 = 0, token 0's row.
+    assert_eq!(row(-3), row(1));
+    assert_eq!(row(-1), row(3));
+    assert_eq!(row(-4), row(0));
+    let no_logits = ctx.get_logits_ith(-2);
+    assert!(matches!(no_logits, Err(LlamaError::NoLogits(-2))), "token 2 asked for no logits");
+    assert!(matches!(ctx.get_logits_ith(-5), Err(LlamaError::NoLogits(-5))));
+    let argmax = |logits: &[f32]| {
+        (0..logits.len()).max_by(|&a, &b| logits[a].total_cmp(&logits[b])).unwrap() as i32
+    };
+    assert_eq!(LlamaSampler::greedy().sample(&ctx, -3).unwrap(), LlamaToken(argmax(&row(1))));
+    assert!(matches!(LlamaSampler::greedy().sample(&ctx, -2), Err(LlamaError::NoLogits(-2))));
+
+    // One output, three tokens: -3 is token 0 (llama.cpp alone: output -2,
+    // an abort in a debug build of it).
+    decode(&mut ctx, &[true, false, false]);
+    let first = ctx.get_logits_ith(0).unwrap().to_vec();
+    assert_eq!(ctx.get_logits_ith(-3).unwrap(), first);
+    assert!(matches!(ctx.get_logits_ith(-1), Err(LlamaError::NoLogits(-1))));
+}

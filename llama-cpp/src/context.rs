@@ -328,13 +328,21 @@ impl<'model> LlamaContext<'model> {
     }
 
     /// Logits of token `i` of the last decoded batch (`n_vocab` floats).
+    ///
+    /// `i` indexes the tokens of the batch, the same way for every call of
+    /// this crate: a negative `i` counts back from the batch's end (`-1` is
+    /// its last token), whichever tokens asked for logits. (llama.cpp's C
+    /// API counts negative indices back from the last *output*; this crate
+    /// resolves the index itself and hands llama.cpp the non-negative one.)
     pub fn get_logits_ith(&self, i: i32) -> Result<&[f32]> {
-        self.check_output(i)?;
-        // SAFETY: i was marked for output in the last successful decode, so
-        // llama.cpp holds n_vocab logits for it until the next decode, which
-        // needs `&mut self` and so ends this borrow.
+        let index = self.resolve_output(i)?;
+        // SAFETY: `index` is a non-negative token index of the last
+        // successful decode whose token asked for logits (checked), so
+        // llama.cpp maps it to that token's row and holds n_vocab floats
+        // there until the next decode, which needs `&mut self` and so ends
+        // this borrow.
         unsafe {
-            let ptr = sys::llama_get_logits_ith(self.raw.as_ptr(), i);
+            let ptr = sys::llama_get_logits_ith(self.raw.as_ptr(), index);
             if ptr.is_null() {
                 return Err(LlamaError::NoLogits(i));
             }
@@ -342,11 +350,15 @@ impl<'model> LlamaContext<'model> {
         }
     }
 
-    /// Errors unless token `i` of the last batch has logits.
-    pub(crate) fn check_output(&self, i: i32) -> Result<()> {
-        let index = if i < 0 { self.outputs.len() as i64 + i64::from(i) } else { i64::from(i) };
-        match usize::try_from(index).ok().and_then(|i| self.outputs.get(i)) {
-            Some(true) => Ok(()),
+    /// The non-negative batch index of token `i` of the last batch (see
+    /// [`get_logits_ith`](Self::get_logits_ith)), or an error unless that
+    /// token asked for logits.
+    pub(crate) fn resolve_output(&self, i: i32) -> Result<i32> {
+        let len = self.outputs.len() as i64;
+        let index = if i < 0 { len + i64::from(i) } else { i64::from(i) };
+        match usize::try_from(index).ok().and_then(|at| self.outputs.get(at)) {
+            // Fits: a batch holds at most i32::MAX tokens.
+            Some(true) => Ok(index as i32),
             _ => Err(LlamaError::NoLogits(i)),
         }
     }

@@ -94,12 +94,14 @@ impl LlamaSampler {
         Self::chain(samplers, false)
     }
 
-    /// Samples a token from the logits of batch index `idx` (negative counts
-    /// from the end) of the context's last decode, and records it (`accept`).
+    /// Samples a token from the logits of token `idx` of the context's last
+    /// decode (negative: counted back from the batch's end, as in
+    /// [`LlamaContext::get_logits_ith`]), and records it (`accept`).
     pub fn sample(&mut self, ctx: &LlamaContext<'_>, idx: i32) -> Result<LlamaToken> {
-        ctx.check_output(idx)?;
-        // SAFETY: idx has logits in the context's last decode (checked), the
-        // context is live for the call, and the sampler is exclusively ours.
+        let idx = ctx.resolve_output(idx)?;
+        // SAFETY: idx is a non-negative token index with logits in the
+        // context's last decode (checked), the context is live for the call,
+        // and the sampler is exclusively ours.
         Ok(LlamaToken(unsafe { sys::llama_sampler_sample(self.raw.as_ptr(), ctx.as_ptr(), idx) }))
     }
 
