@@ -278,6 +278,36 @@ fn a_batch_as_large_as_i32_allows_is_usable_not_a_segfault() {
 }
 
 #[test]
+fn a_sampler_that_selects_nothing_is_an_error_not_an_abort() {
+    let backend = LlamaBackend::init().unwrap();
+    let model = dense_model(&LlamaModelParams::default());
+    let prompt = model.vocab().tokenize("The capital of France is", AddBos::Always, false).unwrap();
+    let mut ctx = model.new_context(&backend, small_ctx()).unwrap();
+    let mut batch = LlamaBatch::new(prompt.len(), 1);
+    batch.add_sequence(&prompt, 0, false).unwrap();
+    ctx.decode(&mut batch).unwrap();
+    for (what, mut sampler) in [
+        ("temp", LlamaSampler::temp(0.8)),
+        ("top_k", LlamaSampler::top_k(40)),
+        ("top_p", LlamaSampler::top_p(0.9, 1)),
+        ("min_p", LlamaSampler::min_p(0.05, 1)),
+        ("penalties", LlamaSampler::penalties(64, 1.1, 0.0, 0.0)),
+        ("chain without a selector", {
+            LlamaSampler::chain_simple([LlamaSampler::top_k(40), LlamaSampler::temp(0.8)])
+        }),
+        ("empty chain", LlamaSampler::chain_simple([])),
+    ] {
+        assert!(matches!(sampler.sample(&ctx, -1), Err(LlamaError::NoTokenSelected)), "{what}");
+    }
+    // Selecting samplers still work, and agree with the logits.
+    let logits = ctx.get_logits_ith(-1).unwrap();
+    let argmax = (0..logits.len()).max_by(|&a, &b| logits[a].total_cmp(&logits[b])).unwrap();
+    assert_eq!(LlamaSampler::greedy().sample(&ctx, -1).unwrap(), LlamaToken(argmax as i32));
+    let mut chain = LlamaSampler::chain_simple([LlamaSampler::top_k(1), LlamaSampler::dist(7)]);
+    assert_eq!(chain.sample(&ctx, -1).unwrap(), LlamaToken(argmax as i32));
+}
+
+#[test]
 fn negative_indices_count_tokens_of_the_batch() {
     let backend = LlamaBackend::init().unwrap();
     let model = dense_model(&LlamaModelParams::default());
