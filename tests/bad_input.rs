@@ -11,6 +11,7 @@ use llama_cpp_rs_moe::measure::generate;
 use llama_cpp_rs_moe::models::{dense_test_model, moe_test_model, require};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 fn scratch(name: &str) -> PathBuf {
@@ -347,4 +348,35 @@ fn negative_indices_count_tokens_of_the_batch() {
     let first = ctx.get_logits_ith(0).unwrap().to_vec();
     assert_eq!(ctx.get_logits_ith(-3).unwrap(), first);
     assert!(matches!(ctx.get_logits_ith(-1), Err(LlamaError::NoLogits(-1))));
+}
+
+#[test]
+fn a_panicking_progress_callback_does_not_cancel_later_loads() {
+    let backend = LlamaBackend::init().unwrap();
+    let path = require(dense_test_model());
+    let panicked = Arc::new(AtomicBool::new(false));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let params = {
+        let (panicked, calls) = (Arc::clone(&panicked), Arc::clone(&calls));
+        LlamaModelParams::default().with_progress_callback(move |progress| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            if progress > 0.0 && !panicked.swap(true, Ordering::Relaxed) {
+                panic!("only the first load panics");
+            }
+            true
+        })
+    };
+    let load = || LlamaModel::load_from_file(&backend, &path, &params).map(|_| ());
+    let caught = std::panic::catch_unwind(load);
+    let payload = caught.expect_err("the first load re-raises the callback's panic");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"only the first load panics"));
+
+    // The same params, and a clone, load: the callback runs again (its lock
+    // was poisoned by the panic) and no stale panic is re-raised.
+    for params in [params.clone(), params] {
+        let before = calls.load(Ordering::Relaxed);
+        let reloaded = LlamaModel::load_from_file(&backend, &path, &params);
+        reloaded.expect("a later load is not cancelled");
+        assert!(calls.load(Ordering::Relaxed) > before, "the callback is called");
+    }
 }
