@@ -380,3 +380,35 @@ fn a_panicking_progress_callback_does_not_cancel_later_loads() {
         assert!(calls.load(Ordering::Relaxed) > before, "the callback is called");
     }
 }
+
+#[test]
+fn a_non_causal_batch_longer_than_n_ubatch_is_an_error_not_an_abort() {
+    let backend = LlamaBackend::init().unwrap();
+    // What encoders (BERT and the like) are: attention without a causal
+    // mask, here from the key llama.cpp reads for every architecture.
+    let params = LlamaModelParams::default()
+        .with_kv_override("llama.attention.causal", ParamOverrideValue::Bool(false))
+        .unwrap();
+    let model = dense_model(&params);
+    let tokens = model.vocab().tokenize(&"hello world ".repeat(8), AddBos::Always, false).unwrap();
+    assert!(tokens.len() > 8);
+    let ctx_params = small_ctx().with_n_batch(64).with_n_ubatch(8);
+    let mut ctx = model.new_context(&backend, ctx_params.clone()).unwrap();
+    assert!(!ctx.causal_attn());
+    let mut batch = LlamaBatch::new(tokens.len(), 1);
+    batch.add_sequence(&tokens, 0, false).unwrap();
+    assert!(matches!(ctx.decode(&mut batch), Err(LlamaError::Batch(_))));
+    // A batch of n_ubatch tokens is fine.
+    let mut batch = LlamaBatch::new(8, 1);
+    batch.add_sequence(&tokens[..8], 0, false).unwrap();
+    ctx.decode(&mut batch).unwrap();
+    assert!(ctx.get_logits_ith(-1).is_ok());
+
+    // The same batch on the causal model is split into ubatches.
+    let causal = dense_model(&LlamaModelParams::default());
+    let mut ctx = causal.new_context(&backend, ctx_params).unwrap();
+    assert!(ctx.causal_attn());
+    let mut batch = LlamaBatch::new(tokens.len(), 1);
+    batch.add_sequence(&tokens, 0, false).unwrap();
+    ctx.decode(&mut batch).unwrap();
+}

@@ -276,10 +276,20 @@ impl<'model> LlamaContext<'model> {
         unsafe { sys::llama_n_ubatch(self.raw.as_ptr()) }
     }
 
+    /// Whether attention is causal (each token sees only earlier ones), as
+    /// for text generation; encoders and models whose GGUF sets
+    /// `<arch>.attention.causal = false` are not.
+    pub fn causal_attn(&self) -> bool {
+        // SAFETY: the context is live; the shim reads one field and catches
+        // every C++ exception. -1 (an error) counts as non-causal, the
+        // answer under which `decode` checks more.
+        unsafe { sys::llama_rs_context_causal_attn(self.raw.as_ptr()) == 1 }
+    }
+
     /// Runs the model over a batch. Checked first, so bad input is an error
     /// and never reaches llama.cpp's assertions: empty batch, batch larger
-    /// than `n_batch`, token ids outside the vocabulary, positions beyond
-    /// the context.
+    /// than `n_batch` (or than `n_ubatch` without causal attention), token
+    /// ids outside the vocabulary, positions beyond the context.
     pub fn decode(&mut self, batch: &mut LlamaBatch) -> Result<()> {
         let n_tokens = batch.n_tokens();
         if n_tokens == 0 {
@@ -287,6 +297,15 @@ impl<'model> LlamaContext<'model> {
         }
         if n_tokens as u32 > self.n_batch() {
             return Err(LlamaError::Batch(format!("{n_tokens} tokens exceed n_batch {}", self.n_batch())));
+        }
+        if n_tokens as u64 > u64::from(self.n_ubatch()) && !self.causal_attn() {
+            // llama.cpp asserts this: without a causal mask every token
+            // attends to every other, so the batch cannot be split.
+            return Err(LlamaError::Batch(format!(
+                "{n_tokens} tokens exceed n_ubatch {}: a model with non-causal attention \
+                 computes a batch in one ubatch",
+                self.n_ubatch()
+            )));
         }
         let n_outputs = batch.output_flags().iter().filter(|&&output| output).count();
         if n_outputs as u64 > u64::from(self.n_outputs_max) {
