@@ -9,6 +9,7 @@ use llama_cpp::{
 };
 use llama_cpp_rs_moe::measure::generate;
 use llama_cpp_rs_moe::models::{dense_test_model, moe_test_model, require};
+use llama_cpp_rs_moe::synth::{self, Preset, SynthOptions};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -411,4 +412,69 @@ fn a_non_causal_batch_longer_than_n_ubatch_is_an_error_not_an_abort() {
     let mut batch = LlamaBatch::new(tokens.len(), 1);
     batch.add_sequence(&tokens, 0, false).unwrap();
     ctx.decode(&mut batch).unwrap();
+}
+
+/// A vocabulary-only GGUF with a SentencePiece ("llama") tokenizer that has
+/// nothing but byte tokens and "▁": every byte is one token, the tokenizer
+/// prefixes a space, and BOS and EOS are added. Hyper-parameters from the
+/// synth generator.
+fn byte_spm_vocab_file() -> PathBuf {
+    let options = SynthOptions { layers: Some(1), vocab: Some(synth::min_vocab()) };
+    let spec = synth::build(Preset::Qwen3_30bA3b, &options).unwrap();
+    let mut writer = GgufWriter::new();
+    for (key, value) in spec.kv.iter().filter(|(key, _)| !key.starts_with("tokenizer.")) {
+        writer.set(key.clone(), value.clone());
+    }
+    let mut tokens: Vec<String> = vec!["<unk>".into(), "<s>".into(), "</s>".into()];
+    tokens.extend((0..=255).map(|b| format!("<0x{b:02X}>")));
+    tokens.push("\u{2581}".into());
+    // unknown, control x2, byte x256, normal
+    let types = [2, 3, 3].into_iter().chain([6; 256]).chain([1]).map(GgufValue::I32).collect();
+    let scores = tokens.iter().map(|_| GgufValue::F32(0.0)).collect();
+    writer.set("tokenizer.ggml.model", GgufValue::String("llama".into()));
+    let tokens = tokens.into_iter().map(GgufValue::String).collect();
+    writer.set("tokenizer.ggml.tokens", GgufValue::Array(tokens));
+    writer.set("tokenizer.ggml.scores", GgufValue::Array(scores));
+    writer.set("tokenizer.ggml.token_type", GgufValue::Array(types));
+    for (key, id) in [("bos", 1), ("eos", 2), ("unknown", 0)] {
+        writer.set(format!("tokenizer.ggml.{key}_token_id"), GgufValue::U32(id));
+    }
+    writer.set("tokenizer.ggml.add_bos_token", GgufValue::Bool(true));
+    writer.set("tokenizer.ggml.add_eos_token", GgufValue::Bool(true));
+    let path = scratch("byte-spm-vocab.gguf");
+    writer.write(std::fs::File::create(&path).unwrap(), |_, _, _| Ok(())).unwrap();
+    path
+}
+
+#[test]
+fn tokenize_retries_when_the_tokens_outnumber_the_bytes() {
+    let backend = LlamaBackend::init().unwrap();
+    let params = LlamaModelParams::default().with_vocab_only(true);
+    let model = LlamaModel::load_from_file(&backend, byte_spm_vocab_file(), &params).unwrap();
+    let vocab = model.vocab();
+    // BOS, "▁", the bytes, EOS: one more than the first guess of bytes + 2.
+    for text in ["a", "ab c", "\u{e9}t\u{e9}", "\n\n"] {
+        let tokens = vocab.tokenize(text, AddBos::Always, false).unwrap();
+        assert_eq!(tokens.len(), text.len() + 3, "{text:?}: {tokens:?}");
+        assert_eq!((tokens[0], tokens[tokens.len() - 1]), (LlamaToken(1), LlamaToken(2)));
+        let byte = |t: &LlamaToken| if t.0 == 259 { b' ' } else { (t.0 - 3) as u8 };
+        let bytes: Vec<u8> = tokens[2..tokens.len() - 1].iter().map(byte).collect();
+        assert_eq!(bytes, text.as_bytes());
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_model_path_that_is_not_utf8_loads() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = scratch("");
+    let path = dir.join(std::ffi::OsStr::from_bytes(b"model-\xff\xfe.gguf"));
+    let _ = std::fs::remove_file(&path);
+    std::os::unix::fs::symlink(require(dense_test_model()), &path).unwrap();
+    assert!(path.to_str().is_none());
+    let backend = LlamaBackend::init().unwrap();
+    let params = LlamaModelParams::default().with_vocab_only(true);
+    let model = LlamaModel::load_from_file(&backend, &path, &params).unwrap();
+    assert_eq!(model.path(), path);
+    assert_eq!(model.vocab().n_tokens(), 49152);
 }

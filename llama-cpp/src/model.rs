@@ -63,7 +63,7 @@ impl LlamaModel {
     pub fn load_from_file(_backend: &LlamaBackend, path: impl AsRef<Path>, params: &LlamaModelParams) -> Result<Self> {
         let path = path.as_ref();
         check_model_file(path)?;
-        let c_path = to_cstring("model path", &path.to_string_lossy())?;
+        let c_path = path_to_cstring(path)?;
         let progress = params.progress_load();
         let raw_params = params.as_raw(progress.as_deref());
         clear_last_error();
@@ -262,6 +262,25 @@ fn check_model_file(path: &Path) -> Result<()> {
     }
     GgufFile::open(path)?;
     Ok(())
+}
+
+/// The path as llama.cpp's `fopen` wants it: the OS's bytes on Unix, where
+/// a file name need not be UTF-8; UTF-8 elsewhere (`ggml_fopen` converts
+/// it to UTF-16 on Windows).
+fn path_to_cstring(path: &Path) -> Result<CString> {
+    #[cfg(unix)]
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec();
+    #[cfg(not(unix))]
+    let bytes = path
+        .to_str()
+        .ok_or_else(|| LlamaError::ModelFile {
+            path: path.to_owned(),
+            reason: "the path is not valid Unicode".into(),
+        })?
+        .as_bytes()
+        .to_vec();
+    CString::new(bytes)
+        .map_err(|err| LlamaError::InteriorNul { what: "model path", position: err.nul_position() })
 }
 
 /// Calls a llama.cpp "write into buf, return the full length" function,
