@@ -478,3 +478,31 @@ fn a_model_path_that_is_not_utf8_loads() {
     assert_eq!(model.path(), path);
     assert_eq!(model.vocab().n_tokens(), 49152);
 }
+
+#[test]
+fn kv_overrides_change_what_the_loader_reads() {
+    // Full loads: a vocabulary-only load reads no hyper-parameters.
+    let plain = dense_model(&LlamaModelParams::default());
+    assert_ne!(plain.n_ctx_train(), 1234);
+    let context_length = |value| {
+        LlamaModelParams::default().with_kv_override("llama.context_length", value).unwrap()
+    };
+    assert_eq!(dense_model(&context_length(ParamOverrideValue::Int(1234))).n_ctx_train(), 1234);
+    // llama.cpp ignores (and logs) an override of the wrong type: the
+    // file's value stays, and nothing aborts.
+    let wrong = context_length(ParamOverrideValue::Str("long".into()));
+    assert_eq!(dense_model(&wrong).n_ctx_train(), plain.n_ctx_train());
+}
+
+#[test]
+fn an_empty_device_list_keeps_every_weight_in_host_memory() {
+    let params = LlamaModelParams::default().with_n_gpu_layers(999).with_devices(&[]).unwrap();
+    assert_eq!(params.devices(), Some(&[][..]));
+    let model = dense_model(&params);
+    let breakdown = model.memory_breakdown().unwrap();
+    let total: u64 = breakdown.iter().map(|b| b.model).sum();
+    assert!(total > 50 << 20, "the weights are somewhere: {breakdown:?}");
+    for buffer in &breakdown {
+        assert!(buffer.model == 0 || buffer.device == "CPU", "{buffer:?}");
+    }
+}
