@@ -55,9 +55,17 @@ impl LlamaBackend {
     /// Initialises llama.cpp (once per process) and routes its log.
     pub fn init() -> crate::Result<Self> {
         INIT.call_once(|| {
-            // SAFETY: called once per process before any other llama.cpp use
-            // by this crate; the callback is a plain `extern "C" fn` that
-            // lives for the whole program and never unwinds.
+            // SAFETY: `call_once` runs this once per process. llama_log_set
+            // stores the callback in llama.cpp's and ggml's logger globals
+            // without synchronisation, so no other thread may be logging
+            // through llama.cpp at that moment: nothing of this crate that
+            // logs runs without a `LlamaBackend`, except what needs none
+            // (device lists, `OffloadPlan`, params), which callers are told to
+            // start after `init` (README, Thread safety). The callback is a
+            // plain `extern "C" fn` that lives for the whole program and
+            // never unwinds. llama_backend_init only sets up ggml's timer,
+            // f16 tables and backend registry, and may follow earlier ggml
+            // use.
             unsafe {
                 sys::llama_log_set(Some(forward_log), std::ptr::null_mut());
                 sys::llama_backend_init();
