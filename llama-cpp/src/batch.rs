@@ -191,8 +191,8 @@ impl LlamaBatch {
             .try_reserve_exact(self.tokens.len())
             .map_err(|_| LlamaError::Batch("out of memory for the sequence id table".into()))?;
         let base = self.seq_ids.as_mut_ptr();
-        // wrapping_add: no pointer arithmetic assumption is needed to build
-        // them; each start is within `seq_ids` (pushed with its ids).
+        // wrapping_add keeps this safe code; every start is the index of its
+        // token's first id in `seq_ids`, so each pointer is in bounds.
         seq_ptrs.extend(self.seq_start.iter().map(|&start| base.wrapping_add(start)));
         let raw = sys::llama_batch {
             // Fits: capacity <= i32::MAX.
