@@ -9,8 +9,10 @@ use llama_cpp::{
 };
 use llama_cpp_rs_moe::measure::generate;
 use llama_cpp_rs_moe::models::{dense_test_model, moe_test_model, require};
+use llama_cpp_rs_moe::synth::{self, Preset, SynthOptions};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 fn scratch(name: &str) -> PathBuf {
@@ -242,5 +244,265 @@ fn two_contexts_on_two_threads_share_one_model() {
         let tokens = model.vocab().tokenize(prompt, AddBos::Always, false).unwrap();
         let got = generate(&mut ctx, &mut LlamaSampler::greedy(), &tokens, 12, |_| true).unwrap().tokens;
         assert_eq!(got, expected, "{prompt:?}");
+    }
+}
+
+fn small_ctx() -> LlamaContextParams {
+    LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(64))
+        .with_n_threads(2)
+        .with_n_threads_batch(2)
+}
+
+fn dense_model(params: &LlamaModelParams) -> LlamaModel {
+    let backend = LlamaBackend::init().unwrap();
+    LlamaModel::load_from_file(&backend, require(dense_test_model()), params).unwrap()
+}
+
+#[test]
+fn a_batch_as_large_as_i32_allows_is_usable_not_a_segfault() {
+    let backend = LlamaBackend::init().unwrap();
+    let model = dense_model(&LlamaModelParams::default());
+    let prompt = model.vocab().tokenize("The capital of France is", AddBos::Always, false).unwrap();
+    let mut ctx = model.new_context(&backend, small_ctx()).unwrap();
+    let mut logits = Vec::new();
+    // llama_batch_init computed `n + 1` in int and wrote through the NULL
+    // that malloc returned; n_seq_max ids per token were allocated up front.
+    let sizes = [(prompt.len(), 1), (i32::MAX as usize, 1), (usize::MAX, 1), (8, i32::MAX)];
+    for (n_tokens, n_seq_max) in sizes {
+        let mut batch = LlamaBatch::new(n_tokens, n_seq_max);
+        batch.add_sequence(&prompt, 0, false).unwrap();
+        ctx.clear_kv_cache();
+        ctx.decode(&mut batch).unwrap();
+        logits.push(ctx.get_logits_ith(-1).unwrap().to_vec());
+    }
+    assert!(logits.windows(2).all(|w| w[0] == w[1]), "every batch size computes the same logits");
+}
+
+#[test]
+fn a_sampler_that_selects_nothing_is_an_error_not_an_abort() {
+    let backend = LlamaBackend::init().unwrap();
+    let model = dense_model(&LlamaModelParams::default());
+    let prompt = model.vocab().tokenize("The capital of France is", AddBos::Always, false).unwrap();
+    let mut ctx = model.new_context(&backend, small_ctx()).unwrap();
+    let mut batch = LlamaBatch::new(prompt.len(), 1);
+    batch.add_sequence(&prompt, 0, false).unwrap();
+    ctx.decode(&mut batch).unwrap();
+    for (what, mut sampler) in [
+        ("temp", LlamaSampler::temp(0.8)),
+        ("top_k", LlamaSampler::top_k(40)),
+        ("top_p", LlamaSampler::top_p(0.9, 1)),
+        ("min_p", LlamaSampler::min_p(0.05, 1)),
+        ("penalties", LlamaSampler::penalties(64, 1.1, 0.0, 0.0)),
+        ("chain without a selector", {
+            LlamaSampler::chain_simple([LlamaSampler::top_k(40), LlamaSampler::temp(0.8)])
+        }),
+        ("empty chain", LlamaSampler::chain_simple([])),
+    ] {
+        assert!(matches!(sampler.sample(&ctx, -1), Err(LlamaError::NoTokenSelected)), "{what}");
+    }
+    // Selecting samplers still work, and agree with the logits.
+    let logits = ctx.get_logits_ith(-1).unwrap();
+    let argmax = (0..logits.len()).max_by(|&a, &b| logits[a].total_cmp(&logits[b])).unwrap();
+    assert_eq!(LlamaSampler::greedy().sample(&ctx, -1).unwrap(), LlamaToken(argmax as i32));
+    let mut chain = LlamaSampler::chain_simple([LlamaSampler::top_k(1), LlamaSampler::dist(7)]);
+    assert_eq!(chain.sample(&ctx, -1).unwrap(), LlamaToken(argmax as i32));
+}
+
+#[test]
+fn negative_indices_count_tokens_of_the_batch() {
+    let backend = LlamaBackend::init().unwrap();
+    let model = dense_model(&LlamaModelParams::default());
+    let tokens = model.vocab().tokenize("The capital of France", AddBos::Always, false).unwrap();
+    assert!(tokens.len() >= 4);
+    let tokens = &tokens[..4];
+    let mut ctx = model.new_context(&backend, small_ctx()).unwrap();
+    let decode = |ctx: &mut llama_cpp::LlamaContext<'_>, outputs: &[bool]| {
+        let mut batch = LlamaBatch::new(outputs.len(), 1);
+        for (i, (&token, &output)) in tokens.iter().zip(outputs).enumerate() {
+            batch.add(token, i as i32, &[0], output).unwrap();
+        }
+        ctx.clear_kv_cache();
+        ctx.decode(&mut batch).unwrap();
+    };
+
+    decode(&mut ctx, &[true, true, false, true]);
+    let row = |i: i32| ctx.get_logits_ith(i).unwrap().to_vec();
+    assert_ne!(row(0), row(1), "different tokens, different logits");
+    // -3 is token 4 - 3 = 1 of the batch; llama.cpp alone reads it as output
+    // 3 - 3 = 0, token 0's row.
+    assert_eq!(row(-3), row(1));
+    assert_eq!(row(-1), row(3));
+    assert_eq!(row(-4), row(0));
+    let no_logits = ctx.get_logits_ith(-2);
+    assert!(matches!(no_logits, Err(LlamaError::NoLogits(-2))), "token 2 asked for no logits");
+    assert!(matches!(ctx.get_logits_ith(-5), Err(LlamaError::NoLogits(-5))));
+    let argmax = |logits: &[f32]| {
+        (0..logits.len()).max_by(|&a, &b| logits[a].total_cmp(&logits[b])).unwrap() as i32
+    };
+    assert_eq!(LlamaSampler::greedy().sample(&ctx, -3).unwrap(), LlamaToken(argmax(&row(1))));
+    assert!(matches!(LlamaSampler::greedy().sample(&ctx, -2), Err(LlamaError::NoLogits(-2))));
+
+    // One output, three tokens: -3 is token 0 (llama.cpp alone: output -2,
+    // an abort in a debug build of it).
+    decode(&mut ctx, &[true, false, false]);
+    let first = ctx.get_logits_ith(0).unwrap().to_vec();
+    assert_eq!(ctx.get_logits_ith(-3).unwrap(), first);
+    assert!(matches!(ctx.get_logits_ith(-1), Err(LlamaError::NoLogits(-1))));
+}
+
+#[test]
+fn a_panicking_progress_callback_does_not_cancel_later_loads() {
+    let backend = LlamaBackend::init().unwrap();
+    let path = require(dense_test_model());
+    let panicked = Arc::new(AtomicBool::new(false));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let params = {
+        let (panicked, calls) = (Arc::clone(&panicked), Arc::clone(&calls));
+        LlamaModelParams::default().with_progress_callback(move |progress| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            if progress > 0.0 && !panicked.swap(true, Ordering::Relaxed) {
+                panic!("only the first load panics");
+            }
+            true
+        })
+    };
+    let load = || LlamaModel::load_from_file(&backend, &path, &params).map(|_| ());
+    let caught = std::panic::catch_unwind(load);
+    let payload = caught.expect_err("the first load re-raises the callback's panic");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"only the first load panics"));
+
+    // The same params, and a clone, load: the callback runs again (its lock
+    // was poisoned by the panic) and no stale panic is re-raised.
+    for params in [params.clone(), params] {
+        let before = calls.load(Ordering::Relaxed);
+        let reloaded = LlamaModel::load_from_file(&backend, &path, &params);
+        reloaded.expect("a later load is not cancelled");
+        assert!(calls.load(Ordering::Relaxed) > before, "the callback is called");
+    }
+}
+
+#[test]
+fn a_non_causal_batch_longer_than_n_ubatch_is_an_error_not_an_abort() {
+    let backend = LlamaBackend::init().unwrap();
+    // What encoders (BERT and the like) are: attention without a causal
+    // mask, here from the key llama.cpp reads for every architecture.
+    let params = LlamaModelParams::default()
+        .with_kv_override("llama.attention.causal", ParamOverrideValue::Bool(false))
+        .unwrap();
+    let model = dense_model(&params);
+    let tokens = model.vocab().tokenize(&"hello world ".repeat(8), AddBos::Always, false).unwrap();
+    assert!(tokens.len() > 8);
+    let ctx_params = small_ctx().with_n_batch(64).with_n_ubatch(8);
+    let mut ctx = model.new_context(&backend, ctx_params.clone()).unwrap();
+    assert!(!ctx.causal_attn());
+    let mut batch = LlamaBatch::new(tokens.len(), 1);
+    batch.add_sequence(&tokens, 0, false).unwrap();
+    assert!(matches!(ctx.decode(&mut batch), Err(LlamaError::Batch(_))));
+    // A batch of n_ubatch tokens is fine.
+    let mut batch = LlamaBatch::new(8, 1);
+    batch.add_sequence(&tokens[..8], 0, false).unwrap();
+    ctx.decode(&mut batch).unwrap();
+    assert!(ctx.get_logits_ith(-1).is_ok());
+
+    // The same batch on the causal model is split into ubatches.
+    let causal = dense_model(&LlamaModelParams::default());
+    let mut ctx = causal.new_context(&backend, ctx_params).unwrap();
+    assert!(ctx.causal_attn());
+    let mut batch = LlamaBatch::new(tokens.len(), 1);
+    batch.add_sequence(&tokens, 0, false).unwrap();
+    ctx.decode(&mut batch).unwrap();
+}
+
+/// A vocabulary-only GGUF with a SentencePiece ("llama") tokenizer that has
+/// nothing but byte tokens and "▁": every byte is one token, the tokenizer
+/// prefixes a space, and BOS and EOS are added. Hyper-parameters from the
+/// synth generator.
+fn byte_spm_vocab_file() -> PathBuf {
+    let options = SynthOptions { layers: Some(1), vocab: Some(synth::min_vocab()) };
+    let spec = synth::build(Preset::Qwen3_30bA3b, &options).unwrap();
+    let mut writer = GgufWriter::new();
+    for (key, value) in spec.kv.iter().filter(|(key, _)| !key.starts_with("tokenizer.")) {
+        writer.set(key.clone(), value.clone());
+    }
+    let mut tokens: Vec<String> = vec!["<unk>".into(), "<s>".into(), "</s>".into()];
+    tokens.extend((0..=255).map(|b| format!("<0x{b:02X}>")));
+    tokens.push("\u{2581}".into());
+    // unknown, control x2, byte x256, normal
+    let types = [2, 3, 3].into_iter().chain([6; 256]).chain([1]).map(GgufValue::I32).collect();
+    let scores = tokens.iter().map(|_| GgufValue::F32(0.0)).collect();
+    writer.set("tokenizer.ggml.model", GgufValue::String("llama".into()));
+    let tokens = tokens.into_iter().map(GgufValue::String).collect();
+    writer.set("tokenizer.ggml.tokens", GgufValue::Array(tokens));
+    writer.set("tokenizer.ggml.scores", GgufValue::Array(scores));
+    writer.set("tokenizer.ggml.token_type", GgufValue::Array(types));
+    for (key, id) in [("bos", 1), ("eos", 2), ("unknown", 0)] {
+        writer.set(format!("tokenizer.ggml.{key}_token_id"), GgufValue::U32(id));
+    }
+    writer.set("tokenizer.ggml.add_bos_token", GgufValue::Bool(true));
+    writer.set("tokenizer.ggml.add_eos_token", GgufValue::Bool(true));
+    let path = scratch("byte-spm-vocab.gguf");
+    writer.write(std::fs::File::create(&path).unwrap(), |_, _, _| Ok(())).unwrap();
+    path
+}
+
+#[test]
+fn tokenize_retries_when_the_tokens_outnumber_the_bytes() {
+    let backend = LlamaBackend::init().unwrap();
+    let params = LlamaModelParams::default().with_vocab_only(true);
+    let model = LlamaModel::load_from_file(&backend, byte_spm_vocab_file(), &params).unwrap();
+    let vocab = model.vocab();
+    // BOS, "▁", the bytes, EOS: one more than the first guess of bytes + 2.
+    for text in ["a", "ab c", "\u{e9}t\u{e9}", "\n\n"] {
+        let tokens = vocab.tokenize(text, AddBos::Always, false).unwrap();
+        assert_eq!(tokens.len(), text.len() + 3, "{text:?}: {tokens:?}");
+        assert_eq!((tokens[0], tokens[tokens.len() - 1]), (LlamaToken(1), LlamaToken(2)));
+        let byte = |t: &LlamaToken| if t.0 == 259 { b' ' } else { (t.0 - 3) as u8 };
+        let bytes: Vec<u8> = tokens[2..tokens.len() - 1].iter().map(byte).collect();
+        assert_eq!(bytes, text.as_bytes());
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_model_path_that_is_not_utf8_loads() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = scratch("");
+    let path = dir.join(std::ffi::OsStr::from_bytes(b"model-\xff\xfe.gguf"));
+    let _ = std::fs::remove_file(&path);
+    std::os::unix::fs::symlink(require(dense_test_model()), &path).unwrap();
+    assert!(path.to_str().is_none());
+    let backend = LlamaBackend::init().unwrap();
+    let params = LlamaModelParams::default().with_vocab_only(true);
+    let model = LlamaModel::load_from_file(&backend, &path, &params).unwrap();
+    assert_eq!(model.path(), path);
+    assert_eq!(model.vocab().n_tokens(), 49152);
+}
+
+#[test]
+fn kv_overrides_change_what_the_loader_reads() {
+    // Full loads: a vocabulary-only load reads no hyper-parameters.
+    let plain = dense_model(&LlamaModelParams::default());
+    assert_ne!(plain.n_ctx_train(), 1234);
+    let context_length = |value| {
+        LlamaModelParams::default().with_kv_override("llama.context_length", value).unwrap()
+    };
+    assert_eq!(dense_model(&context_length(ParamOverrideValue::Int(1234))).n_ctx_train(), 1234);
+    // llama.cpp ignores (and logs) an override of the wrong type: the
+    // file's value stays, and nothing aborts.
+    let wrong = context_length(ParamOverrideValue::Str("long".into()));
+    assert_eq!(dense_model(&wrong).n_ctx_train(), plain.n_ctx_train());
+}
+
+#[test]
+fn an_empty_device_list_keeps_every_weight_in_host_memory() {
+    let params = LlamaModelParams::default().with_n_gpu_layers(999).with_devices(&[]).unwrap();
+    assert_eq!(params.devices(), Some(&[][..]));
+    let model = dense_model(&params);
+    let breakdown = model.memory_breakdown().unwrap();
+    let total: u64 = breakdown.iter().map(|b| b.model).sum();
+    assert!(total > 50 << 20, "the weights are somewhere: {breakdown:?}");
+    for buffer in &breakdown {
+        assert!(buffer.model == 0 || buffer.device == "CPU", "{buffer:?}");
     }
 }

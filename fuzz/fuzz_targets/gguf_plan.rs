@@ -1,6 +1,8 @@
 //! Arbitrary bytes through the GGUF header reader and, when it accepts them,
 //! the offload plan (layer parsing, override matching with llama.cpp's
-//! std::regex, per-buffer sums). Neither may panic, abort or overflow.
+//! std::regex, per-buffer sums). Neither may panic, abort or overflow: run it
+//! with `--dev` too (`cargo fuzz run --dev gguf_plan`), where overflow checks
+//! and debug assertions are on.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -15,6 +17,8 @@ fn params() -> &'static [LlamaModelParams] {
             LlamaModelParams::default(),
             LlamaModelParams::default().with_cpu_moe_all(),
             LlamaModelParams::default().with_n_gpu_layers(3).with_n_cpu_moe(7),
+            // The largest count: `n_layer + 1 - n_gpu_layers` at its extreme.
+            LlamaModelParams::default().with_n_gpu_layers(u32::MAX),
         ]
     })
 }

@@ -59,6 +59,16 @@ pub fn build(source: &LlamaSource) -> NativeBuild {
         // link.rs emits.
         config.define("CMAKE_INSTALL_RPATH", "$ORIGIN");
     }
+    if source.vendored {
+        // cmake takes the commit and build number from git, and the vendored
+        // tree need not be a checkout: then it records "unknown", or the
+        // commit of the repository around it. LLAMA_CPP_LIB_DIR builds are
+        // checked against these (build/version.rs).
+        let commit = &crate::source::LLAMA_CPP_COMMIT[..7];
+        config
+            .define("LLAMA_BUILD_COMMIT", commit)
+            .define("LLAMA_BUILD_NUMBER", crate::source::LLAMA_CPP_BUILD_NUMBER.to_string());
+    }
     cpu::configure(&mut config);
     if feature("cuda") {
         cuda::configure(&mut config);

@@ -1,6 +1,6 @@
 //! Link directives for the llama.cpp and ggml libraries.
 
-use crate::{cuda, fail, feature, NativeBuild};
+use crate::{cuda, env, fail, feature, source, version, NativeBuild};
 use std::path::PathBuf;
 
 /// `LLAMA_CPP_LIB_DIR`: an existing build (static or shared), no cmake.
@@ -17,6 +17,20 @@ pub fn prebuilt(lib_dir: PathBuf) -> NativeBuild {
             lib_dir.display()
         ));
     };
+    if env("LLAMA_CPP_NO_VERSION_CHECK").is_some_and(|v| v != "0") {
+        let dir = lib_dir.display();
+        println!("cargo:warning=LLAMA_CPP_NO_VERSION_CHECK is set: {dir} is linked unchecked");
+    } else {
+        let info = version::read(&lib_dir);
+        // Only a file that exists: cargo reruns the script for a missing one.
+        if let Some(info) = &info {
+            println!("cargo:rerun-if-changed={}", info.file.display());
+        }
+        let (commit, number) = (source::LLAMA_CPP_COMMIT, source::LLAMA_CPP_BUILD_NUMBER);
+        if let Err(message) = version::check(info.as_ref(), &lib_dir, commit, number) {
+            fail(&message);
+        }
+    }
     NativeBuild { lib_dir, shared }
 }
 

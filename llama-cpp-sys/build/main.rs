@@ -2,7 +2,9 @@
 //!
 //! Resolution order (escape hatches first, like libgit2-sys):
 //! 1. `DOCS_RS` set: nothing native is built; the committed bindings are used.
-//! 2. `LLAMA_CPP_LIB_DIR` set: link an existing llama.cpp/ggml build, no cmake.
+//! 2. `LLAMA_CPP_LIB_DIR` set: link an existing llama.cpp/ggml build, no cmake,
+//!    after checking that it is the pinned release (`version.rs`; escape:
+//!    `LLAMA_CPP_NO_VERSION_CHECK=1`).
 //! 3. Otherwise build the llama.cpp tree (the vendored submodule, or
 //!    `LLAMA_CPP_SRC_DIR`) with cmake.
 //!
@@ -18,6 +20,7 @@ mod cuda;
 mod link;
 mod shim;
 mod source;
+mod version;
 
 use std::path::PathBuf;
 
@@ -56,10 +59,11 @@ fn main() {
         // bindings describe the API completely.
         return;
     }
-    let source = source::LlamaSource::locate();
+    let lib_dir = env("LLAMA_CPP_LIB_DIR").map(PathBuf::from);
+    let source = source::LlamaSource::locate(lib_dir.is_some());
 
-    let native = match env("LLAMA_CPP_LIB_DIR") {
-        Some(dir) => link::prebuilt(PathBuf::from(dir)),
+    let native = match lib_dir {
+        Some(dir) => link::prebuilt(dir),
         None => cmake_build::build(&source),
     };
     // The shim goes first: static archives resolve left to right, and the

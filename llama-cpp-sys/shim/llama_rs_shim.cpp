@@ -1,10 +1,11 @@
 // The parts of llama.cpp that llama.h does not expose, wrapped in C.
 //
-// llama-model.h and llama-ext.h are internal headers of the pinned tree; this
+// llama-model.h, llama-context.h and llama-ext.h are internal headers of the pinned tree; this
 // file is compiled against the same tree as the library it calls.
 
 #include "llama_rs_shim.h"
 
+#include "llama-context.h"
 #include "llama-ext.h"
 #include "llama-model.h"
 
@@ -85,6 +86,14 @@ extern "C" int64_t llama_rs_context_memory_breakdown(const struct llama_context 
                                   dst.context = data.context;
                                   dst.compute = data.compute;
                               });
+    } catch (...) {
+        return -1;
+    }
+}
+
+extern "C" int32_t llama_rs_context_causal_attn(const struct llama_context * ctx) {
+    try {
+        return ctx->get_cparams().causal_attn ? 1 : 0;
     } catch (...) {
         return -1;
     }

@@ -41,6 +41,11 @@ int64_t llama_rs_model_memory_breakdown(const struct llama_model * model, llama_
 // The same for a context: weights, KV cache and compute buffers.
 int64_t llama_rs_context_memory_breakdown(const struct llama_context * ctx, llama_rs_buft_memory * out, size_t capacity);
 
+// 1 when the context computes attention causally, 0 when not (an encoder,
+// or a model whose GGUF says `<arch>.attention.causal = false`), -1 on
+// error. llama_decode asserts n_tokens <= n_ubatch for non-causal contexts.
+int32_t llama_rs_context_causal_attn(const struct llama_context * ctx);
+
 #ifdef __cplusplus
 }
 #endif

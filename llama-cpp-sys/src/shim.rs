@@ -32,4 +32,6 @@ extern "C" {
     pub fn llama_rs_model_memory_breakdown(model: *const llama_model, out: *mut llama_rs_buft_memory, capacity: usize) -> i64;
     /// Weights, KV cache and compute bytes per buffer type; entry count or -1.
     pub fn llama_rs_context_memory_breakdown(ctx: *const llama_context, out: *mut llama_rs_buft_memory, capacity: usize) -> i64;
+    /// 1 when the context's attention is causal, 0 when not, -1 on error.
+    pub fn llama_rs_context_causal_attn(ctx: *const llama_context) -> i32;
 }

@@ -59,8 +59,10 @@ impl LlamaBackend {
     pub fn init() -> crate::Result<Self> {
         install_log_forwarding();
         INIT.call_once(|| {
-            // SAFETY: called once per process, after the log callback is set and
-            // before any other llama.cpp use by this crate.
+            // SAFETY: `call_once` runs this once per process, after
+            // `install_log_forwarding` (see its SAFETY note on the logger
+            // globals). llama_backend_init only sets up ggml's timer, f16
+            // tables and backend registry, and may follow earlier ggml use.
             unsafe { sys::llama_backend_init() };
         });
         Ok(Self { _private: () })
@@ -93,9 +95,13 @@ impl LlamaBackend {
 /// Routes llama.cpp's and ggml's log to [`forward_log`] (once per process).
 pub(crate) fn install_log_forwarding() {
     LOG_INIT.call_once(|| {
-        // SAFETY: the callback is a plain `extern "C" fn` that lives for the whole program and
-        // never unwinds; the user data is unused, so NULL is fine. llama_log_set sets ggml's
-        // logger too.
+        // SAFETY: `call_once` runs this once per process. llama_log_set stores the callback in
+        // llama.cpp's and ggml's logger globals without synchronisation, so no other thread may
+        // be logging through llama.cpp at that moment: nothing of this crate that logs runs
+        // before `LlamaBackend::init` or `send_logs_to_tracing`, except what needs no backend
+        // (device lists, `OffloadPlan`, params), which callers are told to start after `init`
+        // (README, Thread safety). The callback is a plain `extern "C" fn` that lives for the
+        // whole program and never unwinds; the user data is unused, so NULL is fine.
         unsafe { sys::llama_log_set(Some(forward_log), std::ptr::null_mut()) };
     });
 }

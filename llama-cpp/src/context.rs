@@ -278,10 +278,20 @@ impl<'model> LlamaContext<'model> {
         unsafe { sys::llama_n_ubatch(self.raw.as_ptr()) }
     }
 
+    /// Whether attention is causal (each token sees only earlier ones), as
+    /// for text generation; encoders and models whose GGUF sets
+    /// `<arch>.attention.causal = false` are not.
+    pub fn causal_attn(&self) -> bool {
+        // SAFETY: the context is live; the shim reads one field and catches
+        // every C++ exception. -1 (an error) counts as non-causal, the
+        // answer under which `decode` checks more.
+        unsafe { sys::llama_rs_context_causal_attn(self.raw.as_ptr()) == 1 }
+    }
+
     /// Runs the model over a batch. Checked first, so bad input is an error
     /// and never reaches llama.cpp's assertions: empty batch, batch larger
-    /// than `n_batch`, token ids outside the vocabulary, positions beyond
-    /// the context.
+    /// than `n_batch` (or than `n_ubatch` without causal attention), token
+    /// ids outside the vocabulary, positions beyond the context.
     pub fn decode(&mut self, batch: &mut LlamaBatch) -> Result<()> {
         let n_tokens = batch.n_tokens();
         if n_tokens == 0 {
@@ -289,6 +299,15 @@ impl<'model> LlamaContext<'model> {
         }
         if n_tokens as u32 > self.n_batch() {
             return Err(LlamaError::Batch(format!("{n_tokens} tokens exceed n_batch {}", self.n_batch())));
+        }
+        if n_tokens as u64 > u64::from(self.n_ubatch()) && !self.causal_attn() {
+            // llama.cpp asserts this: without a causal mask every token
+            // attends to every other, so the batch cannot be split.
+            return Err(LlamaError::Batch(format!(
+                "{n_tokens} tokens exceed n_ubatch {}: a model with non-causal attention \
+                 computes a batch in one ubatch",
+                self.n_ubatch()
+            )));
         }
         let n_outputs = batch.output_flags().iter().filter(|&&output| output).count();
         if n_outputs as u64 > u64::from(self.n_outputs_max) {
@@ -303,9 +322,12 @@ impl<'model> LlamaContext<'model> {
             return Err(LlamaError::ContextFull { needed, n_ctx: self.n_ctx });
         }
         clear_last_error();
-        // SAFETY: the batch's arrays hold n_tokens valid entries (LlamaBatch
-        // maintains this) and the context is live and exclusively borrowed.
-        let code = unsafe { sys::llama_decode(self.raw.as_ptr(), batch.as_raw()) };
+        let ctx = self.raw.as_ptr();
+        // SAFETY: with_raw's arrays hold n_tokens entries, each token's
+        // n_seq_id[i] ids in 0..n_seq_max, ids valid in the vocabulary and
+        // positions within n_ctx (checked above); llama.cpp only reads them,
+        // during this call. The context is live and exclusively borrowed.
+        let code = batch.with_raw(|raw| unsafe { sys::llama_decode(ctx, raw) })?;
         match code {
             0 => {
                 self.outputs = batch.output_flags().to_vec();
@@ -327,13 +349,21 @@ impl<'model> LlamaContext<'model> {
     }
 
     /// Logits of token `i` of the last decoded batch (`n_vocab` floats).
+    ///
+    /// `i` indexes the tokens of the batch, the same way for every call of
+    /// this crate: a negative `i` counts back from the batch's end (`-1` is
+    /// its last token), whichever tokens asked for logits. (llama.cpp's C
+    /// API counts negative indices back from the last *output*; this crate
+    /// resolves the index itself and hands llama.cpp the non-negative one.)
     pub fn get_logits_ith(&self, i: i32) -> Result<&[f32]> {
-        self.check_output(i)?;
-        // SAFETY: i was marked for output in the last successful decode, so
-        // llama.cpp holds n_vocab logits for it until the next decode, which
-        // needs `&mut self` and so ends this borrow.
+        let index = self.resolve_output(i)?;
+        // SAFETY: `index` is a non-negative token index of the last
+        // successful decode whose token asked for logits (checked), so
+        // llama.cpp maps it to that token's row and holds n_vocab floats
+        // there until the next decode, which needs `&mut self` and so ends
+        // this borrow.
         unsafe {
-            let ptr = sys::llama_get_logits_ith(self.raw.as_ptr(), i);
+            let ptr = sys::llama_get_logits_ith(self.raw.as_ptr(), index);
             if ptr.is_null() {
                 return Err(LlamaError::NoLogits(i));
             }
@@ -341,11 +371,15 @@ impl<'model> LlamaContext<'model> {
         }
     }
 
-    /// Errors unless token `i` of the last batch has logits.
-    pub(crate) fn check_output(&self, i: i32) -> Result<()> {
-        let index = if i < 0 { self.outputs.len() as i64 + i64::from(i) } else { i64::from(i) };
-        match usize::try_from(index).ok().and_then(|i| self.outputs.get(i)) {
-            Some(true) => Ok(()),
+    /// The non-negative batch index of token `i` of the last batch (see
+    /// [`get_logits_ith`](Self::get_logits_ith)), or an error unless that
+    /// token asked for logits.
+    pub(crate) fn resolve_output(&self, i: i32) -> Result<i32> {
+        let len = self.outputs.len() as i64;
+        let index = if i < 0 { len + i64::from(i) } else { i64::from(i) };
+        match usize::try_from(index).ok().and_then(|at| self.outputs.get(at)) {
+            // Fits: a batch holds at most i32::MAX tokens.
+            Some(true) => Ok(index as i32),
             _ => Err(LlamaError::NoLogits(i)),
         }
     }

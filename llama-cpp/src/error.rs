@@ -99,6 +99,13 @@ pub enum LlamaError {
     /// No logits are available for this batch index.
     #[error("no logits for batch index {0}: the token was not marked for output, or nothing was decoded")]
     NoLogits(i32),
+    /// The sampler (or every sampler of a chain) only filters or rescales
+    /// the candidates and selected none: add `greedy` or `dist` at the end.
+    #[error("the sampler selected no token: end the chain with LlamaSampler::greedy() or dist()")]
+    NoTokenSelected,
+    /// Sampling failed for another reason.
+    #[error("sampling failed: {0}")]
+    Sample(String),
     /// Tokenization failed.
     #[error("tokenization failed: {0}")]
     Tokenize(String),

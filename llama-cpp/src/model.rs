@@ -66,15 +66,15 @@ impl LlamaModel {
     pub fn load_from_file(_backend: &LlamaBackend, path: impl AsRef<Path>, params: &LlamaModelParams) -> Result<Self> {
         let path = path.as_ref();
         check_model_file(path)?;
-        let c_path = to_cstring("model path", &path.to_string_lossy())?;
-        let progress = params.progress().cloned();
-        let raw_params = params.as_raw();
+        let c_path = path_to_cstring(path)?;
+        let progress = params.progress_load();
+        let raw_params = params.as_raw(progress.as_deref());
         clear_last_error();
         // SAFETY: c_path is a valid C string; every pointer inside raw_params
-        // points into Arc-owned storage of `params` (alive for this call),
-        // and `progress` keeps the callback state alive until we return.
+        // points into Arc-owned storage of `params` (alive for this call) or
+        // into the boxed `progress`, which the model keeps afterwards.
         let raw = unsafe { sys::llama_model_load_from_file(c_path.as_ptr(), raw_params) };
-        if let Some(payload) = progress.as_ref().and_then(|p| p.panic.lock().ok()?.take()) {
+        if let Some(payload) = progress.as_ref().and_then(|p| p.take_panic()) {
             if let Some(model) = NonNull::new(raw) {
                 // SAFETY: a model we own and have not handed out.
                 unsafe { sys::llama_model_free(model.as_ptr()) };
@@ -85,7 +85,7 @@ impl LlamaModel {
             path: path.to_owned(),
             reason: take_last_error().unwrap_or_else(|| "llama.cpp returned no model (load cancelled or failed)".into()),
         })?;
-        Ok(Self { raw, _storage: params.keep_alive(), path: path.to_owned() })
+        Ok(Self { raw, _storage: params.keep_alive(progress), path: path.to_owned() })
     }
 
     /// The raw handle, for calls this crate does not wrap.
@@ -265,6 +265,25 @@ fn check_model_file(path: &Path) -> Result<()> {
     }
     GgufFile::open(path)?;
     Ok(())
+}
+
+/// The path as llama.cpp's `fopen` wants it: the OS's bytes on Unix, where
+/// a file name need not be UTF-8; UTF-8 elsewhere (`ggml_fopen` converts
+/// it to UTF-16 on Windows).
+fn path_to_cstring(path: &Path) -> Result<CString> {
+    #[cfg(unix)]
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec();
+    #[cfg(not(unix))]
+    let bytes = path
+        .to_str()
+        .ok_or_else(|| LlamaError::ModelFile {
+            path: path.to_owned(),
+            reason: "the path is not valid Unicode".into(),
+        })?
+        .as_bytes()
+        .to_vec();
+    CString::new(bytes)
+        .map_err(|err| LlamaError::InteriorNul { what: "model path", position: err.nul_position() })
 }
 
 /// Calls a llama.cpp "write into buf, return the full length" function,

@@ -401,7 +401,11 @@ impl OffloadPlan {
         let overrides = params.tensor_overrides();
         let regexes = overrides.iter().map(|o| TensorRegex::new(o.pattern())).collect::<Result<Vec<_>>>()?;
         let default_gpu = default_gpu_buft(params);
-        let n_layer = file.arch_value("block_count").and_then(|v| v.as_u64()).unwrap_or(0) as i64;
+        // llama.cpp reads block_count as a u32 and refuses other values; a
+        // hostile header saturates here, so `n_layer + 1 - n_gpu_layers`
+        // (at most 2^32 + 2^31) cannot overflow an i64.
+        let n_layer = file.arch_value("block_count").and_then(|v| v.as_u64()).unwrap_or(0);
+        let n_layer = i64::from(u32::try_from(n_layer).unwrap_or(u32::MAX));
         let n_gpu_layers = i64::from(params.n_gpu_layers());
         let n_gpu_layers = if n_gpu_layers < 0 { n_layer + 1 } else { n_gpu_layers };
         let i_gpu_start = (n_layer + 1 - n_gpu_layers).max(0);
@@ -475,14 +479,20 @@ impl OffloadPlan {
 
     /// Total bytes of the tensors that match any override.
     pub fn overridden_bytes(&self) -> u64 {
-        self.tensors.iter().filter(|t| t.matched_override.is_some()).map(|t| t.n_bytes).sum()
+        // Saturating: tensors of a header read without its data may overlap
+        // and add up past u64::MAX.
+        self.tensors
+            .iter()
+            .filter(|t| t.matched_override.is_some())
+            .fold(0u64, |sum, t| sum.saturating_add(t.n_bytes))
     }
 }
 
 fn sum_by(tensors: &[PlannedTensor], key: impl Fn(&PlannedTensor) -> String) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for tensor in tensors {
-        *out.entry(key(tensor)).or_insert(0) += tensor.n_bytes;
+        let sum = out.entry(key(tensor)).or_insert(0u64);
+        *sum = sum.saturating_add(tensor.n_bytes);
     }
     out
 }
@@ -587,6 +597,114 @@ mod tests {
         assert_eq!(layer_range_alternation(48), "[0-9]|[1-3][0-9]|4[0-7]");
         assert_eq!(layer_range_alternation(130), "[0-9]|[1-9][0-9]|1[0-2][0-9]");
         assert_eq!(n_cpu_moe_pattern(0), None);
+    }
+
+    /// A small GGUF: llama architecture, `block_count` as given, a few
+    /// tensors of every kind the plan treats differently.
+    fn header_bytes(block_count: crate::gguf::GgufValue) -> Vec<u8> {
+        use crate::gguf::{GgufValue, GgufWriter};
+        let mut writer = GgufWriter::new();
+        writer.set("general.architecture", GgufValue::String("llama".into()));
+        writer.set("llama.block_count", block_count);
+        let input_layers_output = ["token_embd.weight", "blk.0.attn_q.weight"]
+            .into_iter()
+            .chain(["blk.1.ffn_up_exps.weight", "output_norm.weight"]);
+        for name in input_layers_output {
+            writer.add_tensor(name, &[32, 4], GgmlType::F32).unwrap();
+        }
+        let mut bytes = Vec::new();
+        let zeros = |_, info: &crate::gguf::GgufTensorInfo, out: &mut dyn std::io::Write| {
+            out.write_all(&vec![0u8; info.n_bytes() as usize])
+        };
+        writer.write(&mut bytes, zeros).unwrap();
+        bytes
+    }
+
+    fn param_sets() -> Vec<crate::LlamaModelParams> {
+        let p = crate::LlamaModelParams::default;
+        vec![
+            p(),
+            p().with_n_gpu_layers(999),
+            p().with_n_gpu_layers(u32::MAX),
+            p().with_cpu_moe_all().with_n_gpu_layers(0),
+        ]
+    }
+
+    #[test]
+    fn a_hostile_block_count_plans_without_overflow() {
+        use crate::gguf::GgufValue;
+        for block_count in [
+            GgufValue::U64(i64::MAX as u64),
+            GgufValue::U64(1 << 63),
+            GgufValue::U64(u64::MAX),
+            GgufValue::I64(i64::MAX),
+            GgufValue::U32(u32::MAX),
+            GgufValue::I64(-1),
+        ] {
+            let file = GgufFile::from_bytes(&header_bytes(block_count.clone())).unwrap();
+            for params in param_sets() {
+                let plan = OffloadPlan::from_gguf(&file, &params).unwrap();
+                assert_eq!(plan.tensors.len(), 4, "{block_count:?}");
+                let total: u64 = plan.bytes_by_buffer_type().values().sum();
+                assert_eq!(total, 4 * 32 * 4 * 4);
+            }
+        }
+    }
+
+    /// What the fuzz target does, over mutated headers, so that a debug
+    /// build (overflow checks on) runs it in every `cargo test`. The fuzzer
+    /// itself: `cd fuzz && cargo fuzz run --dev gguf_plan` (README).
+    #[test]
+    fn mutated_headers_plan_without_panicking() {
+        use crate::gguf::GgufValue;
+        let seeds = [header_bytes(GgufValue::U32(2)), header_bytes(GgufValue::U64(u64::MAX))];
+        let params = param_sets();
+        // SplitMix64: deterministic, no dependency.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let (mut parsed, mut planned) = (0, 0);
+        for round in 0..4000 {
+            let mut bytes = seeds[round % seeds.len()].clone();
+            for _ in 0..1 + next() % 4 {
+                if bytes.is_empty() {
+                    break;
+                }
+                let at = (next() % bytes.len() as u64) as usize;
+                match next() % 3 {
+                    0 => bytes[at] = next() as u8,
+                    // An extreme 8-byte value where a count or size may be.
+                    1 => {
+                        let extremes = [0u64, 1, u64::MAX, 1 << 63, i64::MAX as u64];
+                        let value = extremes[(next() % 5) as usize];
+                        let end = (at + 8).min(bytes.len());
+                        bytes[at..end].copy_from_slice(&value.to_le_bytes()[..end - at]);
+                    }
+                    _ => bytes.truncate(at),
+                }
+            }
+            if let Ok(file) = GgufFile::from_bytes(&bytes) {
+                parsed += 1;
+                for params in &params {
+                    if let Ok(plan) = OffloadPlan::from_gguf(&file, params) {
+                        planned += 1;
+                        let by_type = plan.bytes_by_buffer_type();
+                        let total = by_type.values().fold(0u64, |a, &b| a.saturating_add(b));
+                        let direct =
+                            plan.tensors.iter().fold(0u64, |a, t| a.saturating_add(t.n_bytes));
+                        assert_eq!(total, direct);
+                        let _ = plan.to_string();
+                    }
+                }
+            }
+        }
+        // The mutations must leave enough headers readable to test the plan.
+        assert!(parsed > 400 && planned > 1600, "parsed {parsed}, planned {planned}");
     }
 
     #[test]

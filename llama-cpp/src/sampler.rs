@@ -1,6 +1,6 @@
 //! [`LlamaSampler`]: choosing the next token from the logits.
 
-use crate::error::Result;
+use crate::error::{LlamaError, Result};
 use crate::vocab::LlamaToken;
 use crate::{sys, LlamaContext};
 use std::ptr::NonNull;
@@ -19,6 +19,9 @@ use std::ptr::NonNull;
 /// ```
 pub struct LlamaSampler {
     raw: NonNull<sys::llama_sampler>,
+    /// The candidate array of [`LlamaSampler::sample`], kept between calls
+    /// (n_vocab entries: 2.4 MB for a 200k vocabulary).
+    candidates: Vec<sys::llama_token_data>,
 }
 
 // SAFETY: a sampler is plain state owned by this value; llama.cpp's samplers
@@ -27,7 +30,11 @@ unsafe impl Send for LlamaSampler {}
 
 impl LlamaSampler {
     fn from_raw(raw: *mut sys::llama_sampler) -> Self {
-        Self { raw: NonNull::new(raw).expect("llama.cpp sampler constructors do not return NULL for valid arguments") }
+        Self {
+            raw: NonNull::new(raw)
+                .expect("llama.cpp sampler constructors do not return NULL for valid arguments"),
+            candidates: Vec::new(),
+        }
     }
 
     /// Always the most likely token.
@@ -94,13 +101,47 @@ impl LlamaSampler {
         Self::chain(samplers, false)
     }
 
-    /// Samples a token from the logits of batch index `idx` (negative counts
-    /// from the end) of the context's last decode, and records it (`accept`).
+    /// Samples a token from the logits of token `idx` of the context's last
+    /// decode (negative: counted back from the batch's end, as in
+    /// [`LlamaContext::get_logits_ith`]), and records it (`accept`).
+    ///
+    /// The sampler has to select a token: [`greedy`](Self::greedy),
+    /// [`dist`](Self::dist) or a chain holding one. One that only filters
+    /// or rescales (`temp`, `top_k`, `top_p`, `min_p`, `penalties`, or a
+    /// chain of only those) is [`LlamaError::NoTokenSelected`], where
+    /// llama.cpp's `llama_sampler_sample` would abort the process.
     pub fn sample(&mut self, ctx: &LlamaContext<'_>, idx: i32) -> Result<LlamaToken> {
-        ctx.check_output(idx)?;
-        // SAFETY: idx has logits in the context's last decode (checked), the
-        // context is live for the call, and the sampler is exclusively ours.
-        Ok(LlamaToken(unsafe { sys::llama_sampler_sample(self.raw.as_ptr(), ctx.as_ptr(), idx) }))
+        let logits = ctx.get_logits_ith(idx)?;
+        // What llama_sampler_sample does on the CPU path (this crate never
+        // attaches backend samplers), with its assertion made an error.
+        self.candidates.clear();
+        self.candidates
+            .try_reserve(logits.len())
+            .map_err(|_| LlamaError::Sample("out of memory for the candidate array".into()))?;
+        // n_vocab is an i32, so every index fits.
+        let candidate =
+            |(id, &logit): (usize, &f32)| sys::llama_token_data { id: id as i32, logit, p: 0.0 };
+        self.candidates.extend(logits.iter().enumerate().map(candidate));
+        let mut cur = sys::llama_token_data_array {
+            data: self.candidates.as_mut_ptr(),
+            size: self.candidates.len(),
+            selected: -1,
+            sorted: false,
+        };
+        // SAFETY: the sampler is live and exclusively ours; `cur` describes
+        // `candidates`, valid and writable for `size` entries during the
+        // call. Samplers reorder, shrink and set `selected` in place.
+        unsafe { sys::llama_sampler_apply(self.raw.as_ptr(), &mut cur) };
+        let selected = usize::try_from(cur.selected)
+            .ok()
+            .filter(|&s| s < cur.size)
+            .ok_or(LlamaError::NoTokenSelected)?;
+        // SAFETY: `selected < size`, and `data` holds `size` entries (ours,
+        // or a sampler's own array, which lives as long as the sampler).
+        let token = LlamaToken(unsafe { (*cur.data.add(selected)).id });
+        ctx.model().vocab().check_token(token)?;
+        self.accept(token);
+        Ok(token)
     }
 
     /// Tells stateful samplers (penalties, ...) that `token` was chosen.

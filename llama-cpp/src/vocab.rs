@@ -66,18 +66,25 @@ impl<'model> LlamaVocab<'model> {
     pub fn tokenize(&self, text: &str, add_bos: AddBos, parse_special: bool) -> Result<Vec<LlamaToken>> {
         let len = i32::try_from(text.len()).map_err(|_| LlamaError::Tokenize("text longer than 2 GiB".into()))?;
         let add_special = add_bos == AddBos::Always;
-        // A token is at least one byte, plus BOS/EOS.
-        let mut tokens = vec![LlamaToken(0); text.len() + 2];
-        // SAFETY: text is valid for `len` bytes; tokens is writable for the
-        // count passed; LlamaToken is a transparent i32.
-        let n = unsafe {
-            sys::llama_tokenize(self.raw, text.as_ptr().cast(), len, tokens.as_mut_ptr().cast(), tokens.len() as i32, add_special, parse_special)
-        };
-        if n < 0 {
-            return Err(LlamaError::Tokenize(format!("llama_tokenize returned {n}")));
-        }
-        tokens.truncate(n as usize);
-        Ok(tokens)
+        // Usually enough: a token covers at least one byte, plus BOS/EOS.
+        // Not always (an escaped space is 3 bytes, a prefix space is added),
+        // hence the retry in `fill_tokens`.
+        fill_tokens(text.len().saturating_add(2), |tokens| {
+            // SAFETY: text is valid for `len` bytes; `tokens` is writable
+            // for the count passed (at most i32::MAX, clamped in
+            // fill_tokens); LlamaToken is a transparent i32.
+            unsafe {
+                sys::llama_tokenize(
+                    self.raw,
+                    text.as_ptr().cast(),
+                    len,
+                    tokens.as_mut_ptr().cast(),
+                    tokens.len() as i32,
+                    add_special,
+                    parse_special,
+                )
+            }
+        })
     }
 
     /// The bytes of one token. Not always valid UTF-8 on its own: a
@@ -159,6 +166,29 @@ impl<'model> LlamaVocab<'model> {
     }
 }
 
+/// Runs a llama.cpp "write up to n tokens, return the count, or minus the
+/// count needed" call, growing the buffer once when the guess was short.
+fn fill_tokens(
+    guess: usize,
+    mut call: impl FnMut(&mut [LlamaToken]) -> i32,
+) -> Result<Vec<LlamaToken>> {
+    let mut tokens = vec![LlamaToken(0); guess.clamp(1, i32::MAX as usize)];
+    for _ in 0..2 {
+        let n = call(&mut tokens);
+        match usize::try_from(n) {
+            Ok(n) => {
+                tokens.truncate(n);
+                return Ok(tokens);
+            }
+            // i32::MIN: the count overflowed an int in llama.cpp.
+            Err(_) if n == i32::MIN => break,
+            Err(_) => tokens.resize(n.unsigned_abs() as usize, LlamaToken(0)),
+        }
+    }
+    let reason = "llama_tokenize asked for more room twice (or the count overflowed)";
+    Err(LlamaError::Tokenize(reason.into()))
+}
+
 fn special_token(id: i32) -> Option<LlamaToken> {
     (id >= 0).then_some(LlamaToken(id))
 }
@@ -227,7 +257,25 @@ impl TokenDecoder {
 
 #[cfg(test)]
 mod tests {
-    use super::TokenDecoder;
+    use super::{fill_tokens, LlamaToken, TokenDecoder};
+
+    #[test]
+    fn a_short_guess_is_retried_with_the_size_llama_cpp_asks_for() {
+        let mut calls = Vec::new();
+        let tokens = fill_tokens(2, |buf| {
+            calls.push(buf.len());
+            if buf.len() < 5 {
+                return -5;
+            }
+            buf[..5].copy_from_slice(&[1, 2, 3, 4, 5].map(LlamaToken));
+            5
+        })
+        .unwrap();
+        assert_eq!(tokens, [1, 2, 3, 4, 5].map(LlamaToken));
+        assert_eq!(calls, [2, 5]);
+        assert!(fill_tokens(1, |_| i32::MIN).is_err(), "an overflowed count is an error");
+        assert!(fill_tokens(1, |buf| -(buf.len() as i32) - 1).is_err(), "always short: gives up");
+    }
 
     #[test]
     fn decoder_never_splits_characters() {

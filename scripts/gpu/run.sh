@@ -275,7 +275,9 @@ test_moe() {
     log "moe_offload on the test MoE, --cpu-moe with --compare"
     run_bin moe_offload --model "$moe" --cpu-moe --runs 3 --compare --n-predict 48 --json "$out/test-moe.json" -v > "$out/test-moe.txt" 2>&1
     log "placement and equivalence tests on the GPU"
-    LLAMA_TEST_MODEL=$dense LLAMA_TEST_MOE_MODEL=$moe run_bin test_placement --test-threads 1 > "$out/test-placement.txt" 2>&1 || echo "placement test FAILED" | tee -a "$out/steps.log"
+    LLAMA_TEST_MODEL=$dense LLAMA_TEST_MOE_MODEL=$moe \
+        run_bin test_placement --include-ignored --test-threads 1 > "$out/test-placement.txt" 2>&1 \
+        || echo "placement test FAILED" | tee -a "$out/steps.log"
     LLAMA_TEST_MODEL=$dense LLAMA_TEST_MOE_MODEL=$moe run_bin test_moe_equivalence > "$out/test-equivalence.txt" 2>&1 || echo "equivalence test FAILED" | tee -a "$out/steps.log"
     tail -n 3 "$out/test-placement.txt" "$out/test-equivalence.txt"
 }
@@ -299,7 +301,9 @@ gpu_checks() {
     LLAMA_OOM_MODEL=$big run_bin test_gpu_oom --ignored --nocapture > "$out/test-gpu-oom.txt" 2>&1 || echo "gpu_oom test FAILED" | tee -a "$out/steps.log"
     [ -f "$small" ] || "$bin/synth_moe" --preset qwen3-30b-a3b --layers 2 --output "$small" > /dev/null
     log "placement tests with a 2-layer Qwen3-30B-A3B-shaped model"
-    LLAMA_TEST_MOE_MODEL=$small run_bin test_placement --test-threads 1 > "$out/test-placement-qwen3.txt" 2>&1 || echo "placement test FAILED" | tee -a "$out/steps.log"
+    LLAMA_TEST_MOE_MODEL=$small run_bin test_placement --include-ignored --test-threads 1 \
+        > "$out/test-placement-qwen3.txt" 2>&1 \
+        || echo "placement test FAILED" | tee -a "$out/steps.log"
     tail -n 4 "$out/test-gpu-oom.txt" "$out/test-placement-qwen3.txt"
 }
 

@@ -7,7 +7,8 @@ use crate::error::{to_cstring, LlamaError, Result};
 use crate::offload::{n_cpu_moe_pattern, BufferType, OverrideArray, TensorOverride, MOE_EXPERTS_PATTERN};
 use crate::sys;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::any::Any;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// How layers are split across several GPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,11 +75,24 @@ pub enum ParamOverrideValue {
 
 type ProgressFn = dyn FnMut(f32) -> bool + Send;
 
-/// Shared state of a progress callback; see `LlamaModel::load_from_file`.
-pub(crate) struct ProgressCallback {
-    pub(crate) callback: Mutex<Box<ProgressFn>>,
-    /// A panic raised by the callback, re-raised after the load returns.
-    pub(crate) panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
+/// A progress callback, shared by params and their clones (loads through
+/// clones call it one at a time).
+type SharedProgress = Arc<Mutex<Box<ProgressFn>>>;
+
+/// What the C trampoline of one load sees: the callback, and a panic slot
+/// of this load alone, so concurrent loads through clones never re-raise
+/// each other's panic. Boxed, and kept by the loaded model: llama.cpp keeps
+/// `progress_callback_user_data` in its copy of the params.
+pub(crate) struct ProgressLoad {
+    callback: SharedProgress,
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
+}
+
+impl ProgressLoad {
+    /// The callback's panic during this load, if it panicked.
+    pub(crate) fn take_panic(&self) -> Option<Box<dyn Any + Send>> {
+        self.panic.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
 }
 
 /// Owned C arrays the loader reads through raw pointers. Each lives behind an
@@ -128,7 +142,7 @@ pub struct LlamaModelParams {
     overrides: Arc<OverrideArray>,
     kv_overrides: Arc<KvOverrideArray>,
     devices: Option<Arc<DeviceArray>>,
-    progress: Option<Arc<ProgressCallback>>,
+    progress: Option<SharedProgress>,
 }
 
 // SAFETY: the raw struct's pointer fields are all NULL here (they are filled
@@ -240,10 +254,11 @@ impl LlamaModelParams {
     }
 
     /// Called with the load progress in `0.0..=1.0`; return `false` to
-    /// cancel the load. A panic inside the callback cancels the load and is
-    /// re-raised in the caller after llama.cpp has returned.
+    /// cancel the load. A panic inside the callback cancels that load and
+    /// is re-raised in its caller after llama.cpp has returned; later loads
+    /// with these params or their clones call the callback as before.
     pub fn with_progress_callback(mut self, callback: impl FnMut(f32) -> bool + Send + 'static) -> Self {
-        self.progress = Some(Arc::new(ProgressCallback { callback: Mutex::new(Box::new(callback)), panic: Mutex::new(None) }));
+        self.progress = Some(Arc::new(Mutex::new(Box::new(callback))));
         self
     }
 
@@ -353,31 +368,36 @@ impl LlamaModelParams {
         unsafe { sys::llama_max_tensor_buft_overrides() }
     }
 
-    /// The C struct with every pointer aimed at storage owned by `self`.
-    /// Valid while `self` (or a clone of its `Arc`s) lives.
-    pub(crate) fn as_raw(&self) -> sys::llama_model_params {
+    /// The C struct with every pointer aimed at storage owned by `self`, and
+    /// the progress callback aimed at `progress` (from
+    /// [`progress_load`](Self::progress_load)). Valid while `self` (or a
+    /// clone of its `Arc`s) and `progress` live.
+    pub(crate) fn as_raw(&self, progress: Option<&ProgressLoad>) -> sys::llama_model_params {
         let mut raw = self.raw;
         raw.tensor_buft_overrides = self.overrides.as_ptr();
         raw.kv_overrides = self.kv_overrides.as_ptr();
         raw.devices = self.devices.as_ref().map_or(std::ptr::null_mut(), |d| d.raw.as_ptr().cast_mut());
-        if let Some(progress) = &self.progress {
+        if let Some(progress) = progress {
             raw.progress_callback = Some(progress_trampoline);
-            raw.progress_callback_user_data = Arc::as_ptr(progress).cast_mut().cast();
+            raw.progress_callback_user_data = std::ptr::from_ref(progress).cast_mut().cast();
         }
         raw
     }
 
-    pub(crate) fn progress(&self) -> Option<&Arc<ProgressCallback>> {
-        self.progress.as_ref()
+    /// The state of one load's progress callback, if there is a callback.
+    pub(crate) fn progress_load(&self) -> Option<Box<ProgressLoad>> {
+        let callback = Arc::clone(self.progress.as_ref()?);
+        Some(Box::new(ProgressLoad { callback, panic: Mutex::new(None) }))
     }
 
     /// Everything a loaded model must keep alive (llama.cpp copies the params
     /// struct, pointers included, into the model).
-    pub(crate) fn keep_alive(&self) -> ParamsStorage {
+    pub(crate) fn keep_alive(&self, progress: Option<Box<ProgressLoad>>) -> ParamsStorage {
         ParamsStorage {
             _overrides: Arc::clone(&self.overrides),
             _kv_overrides: Arc::clone(&self.kv_overrides),
             _devices: self.devices.clone(),
+            _progress: progress,
         }
     }
 }
@@ -387,6 +407,7 @@ pub(crate) struct ParamsStorage {
     _overrides: Arc<OverrideArray>,
     _kv_overrides: Arc<KvOverrideArray>,
     _devices: Option<Arc<DeviceArray>>,
+    _progress: Option<Box<ProgressLoad>>,
 }
 
 impl KvOverrideArray {
@@ -441,22 +462,23 @@ fn copy_c_string(dst: &mut [std::os::raw::c_char; 128], src: &str) {
     }
 }
 
-/// The C progress callback. Never unwinds: a panic is stored and re-raised
-/// by the loader after llama.cpp returns.
+/// The C progress callback. Never unwinds: a panic is stored in this load's
+/// slot and re-raised by the loader after llama.cpp returns.
 extern "C" fn progress_trampoline(progress: f32, user_data: *mut std::os::raw::c_void) -> bool {
-    // SAFETY: user_data is the ProgressCallback of the params being loaded,
-    // kept alive by `load_from_file` for the whole call.
-    let state = unsafe { &*(user_data as *const ProgressCallback) };
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match state.callback.lock() {
-        Ok(mut callback) => callback(progress),
-        Err(_) => false,
+    // SAFETY: user_data is the boxed ProgressLoad that `load_from_file` made
+    // for this load; it lives until llama.cpp has returned (and then in the
+    // model), and is only read through `&`.
+    let load = unsafe { &*(user_data as *const ProgressLoad) };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // A lock poisoned by an earlier load's panic is still the callback:
+        // refusing it would cancel every later load.
+        let mut callback = load.callback.lock().unwrap_or_else(PoisonError::into_inner);
+        callback(progress)
     }));
     match result {
         Ok(keep_going) => keep_going,
         Err(payload) => {
-            if let Ok(mut slot) = state.panic.lock() {
-                slot.get_or_insert(payload);
-            }
+            load.panic.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(payload);
             false
         }
     }
