@@ -1,6 +1,208 @@
-//! llama-cpp-2's path for [`LlamaContextParams`] (`llama_cpp_2::context::params`).
-//!
-//! The type is this crate's own; llama-cpp-2's RoPE, pooling, attention and KV cache type
-//! enums are not provided (README, "Drop-in for llama-cpp-2").
+//! [`LlamaContextParams`] and [`FlashAttention`]: how [`LlamaModel::new_context`]
+//! creates a context. The file sits at llama-cpp-2's path
+//! (`llama_cpp_2::context::params`), so code written for it finds the type here too;
+//! llama-cpp-2's RoPE, pooling, attention and KV cache type enums are not provided
+//! (README, "Drop-in for llama-cpp-2").
 
-pub use super::{FlashAttention, LlamaContextParams};
+use crate::error::{LlamaError, Result};
+use crate::sys;
+use crate::thread_pool::CpuThreadPool;
+#[cfg(doc)]
+use crate::{LlamaContext, LlamaModel};
+use std::num::NonZeroU32;
+
+/// When to use Flash Attention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlashAttention {
+    /// llama.cpp decides per device (its default).
+    Auto,
+    /// Always.
+    Enabled,
+    /// Never.
+    Disabled,
+}
+
+/// Parameters for [`LlamaModel::new_context`].
+///
+/// ```
+/// use std::num::NonZeroU32;
+/// let params = llama_cpp_moe::LlamaContextParams::default()
+///     .with_n_ctx(NonZeroU32::new(4096))
+///     .with_n_ubatch(2048)
+///     .with_n_threads(8);
+/// assert_eq!(params.n_ctx(), NonZeroU32::new(4096));
+/// ```
+#[derive(Debug, Clone)]
+pub struct LlamaContextParams {
+    pub(super) raw: sys::llama_context_params,
+    pub(super) cpu_thread_pool: CpuThreadPool,
+}
+
+// SAFETY: the struct's pointer fields (callbacks, samplers) are never set by
+// this crate and stay NULL.
+unsafe impl Send for LlamaContextParams {}
+// SAFETY: as above.
+unsafe impl Sync for LlamaContextParams {}
+
+impl Default for LlamaContextParams {
+    fn default() -> Self {
+        // SAFETY: returns a plain struct by value.
+        let raw = unsafe { sys::llama_context_default_params() };
+        Self {
+            raw,
+            cpu_thread_pool: CpuThreadPool::default(),
+        }
+    }
+}
+
+impl LlamaContextParams {
+    /// Context length in tokens; `None` takes the model's training length.
+    pub fn with_n_ctx(mut self, n_ctx: Option<NonZeroU32>) -> Self {
+        self.raw.n_ctx = n_ctx.map_or(0, NonZeroU32::get);
+        self
+    }
+
+    /// Largest batch `decode` accepts.
+    pub fn with_n_batch(mut self, n_batch: u32) -> Self {
+        self.raw.n_batch = n_batch;
+        self
+    }
+
+    /// Physical batch size: tokens computed per graph run. Larger values
+    /// speed up prompt processing when experts live in host memory (each
+    /// ubatch streams the experts to the GPU once).
+    pub fn with_n_ubatch(mut self, n_ubatch: u32) -> Self {
+        self.raw.n_ubatch = n_ubatch;
+        self
+    }
+
+    /// Threads for generation (one token at a time).
+    pub fn with_n_threads(mut self, n_threads: i32) -> Self {
+        self.raw.n_threads = n_threads;
+        self
+    }
+
+    /// Threads for prompt processing.
+    pub fn with_n_threads_batch(mut self, n_threads: i32) -> Self {
+        self.raw.n_threads_batch = n_threads;
+        self
+    }
+
+    /// Flash Attention policy.
+    pub fn with_flash_attention(mut self, policy: FlashAttention) -> Self {
+        self.raw.flash_attn_type = match policy {
+            FlashAttention::Auto => sys::LLAMA_FLASH_ATTN_TYPE_AUTO,
+            FlashAttention::Enabled => sys::LLAMA_FLASH_ATTN_TYPE_ENABLED,
+            FlashAttention::Disabled => sys::LLAMA_FLASH_ATTN_TYPE_DISABLED,
+        };
+        self
+    }
+
+    /// Keep the KV cache and attention on the GPU (default on).
+    pub fn with_offload_kqv(mut self, offload: bool) -> Self {
+        self.raw.offload_kqv = offload;
+        self
+    }
+
+    /// Let the GPU compute ops whose weights live in host memory, copying
+    /// the weights over per batch (default on). Essential for prompt speed
+    /// with experts on the CPU.
+    pub fn with_op_offload(mut self, offload: bool) -> Self {
+        self.raw.op_offload = offload;
+        self
+    }
+
+    /// Most tokens of one batch that may ask for logits (0, the default:
+    /// `n_batch`). llama.cpp reserves compute memory for the logits of this
+    /// many tokens per ubatch (`n_vocab` floats each): for GPT-OSS-20B (201k
+    /// vocabulary) at `n_ubatch` 2048 the GPU compute buffer is 1,616 MiB by
+    /// default and 423 MiB with 1. Generation needs one: the last prompt
+    /// token, then one per step. [`LlamaContext::decode`] rejects a batch
+    /// asking for more.
+    pub fn with_n_outputs_max(mut self, n_outputs_max: u32) -> Self {
+        self.raw.n_outputs_max = n_outputs_max;
+        self
+    }
+
+    /// Size the sliding-window layers' KV cache for the whole context
+    /// (llama.cpp's default, `true`) or only for the window plus one ubatch
+    /// (`false`: less memory; a sequence can then not be rewound further
+    /// back than the window).
+    pub fn with_swa_full(mut self, swa_full: bool) -> Self {
+        self.raw.swa_full = swa_full;
+        self
+    }
+
+    /// How the CPU backend keeps its worker threads (default: one pool per
+    /// context, see [`CpuThreadPool`]).
+    pub fn with_cpu_thread_pool(mut self, pool: CpuThreadPool) -> Self {
+        self.cpu_thread_pool = pool;
+        self
+    }
+
+    /// Skip llama.cpp's internal timing.
+    pub fn with_no_perf(mut self, no_perf: bool) -> Self {
+        self.raw.no_perf = no_perf;
+        self
+    }
+
+    /// Context length (`None`: from the model).
+    pub fn n_ctx(&self) -> Option<NonZeroU32> {
+        NonZeroU32::new(self.raw.n_ctx)
+    }
+
+    /// Logical batch size.
+    pub fn n_batch(&self) -> u32 {
+        self.raw.n_batch
+    }
+
+    /// Physical batch size.
+    pub fn n_ubatch(&self) -> u32 {
+        self.raw.n_ubatch
+    }
+
+    /// Generation threads.
+    pub fn n_threads(&self) -> i32 {
+        self.raw.n_threads
+    }
+
+    /// Prompt threads.
+    pub fn n_threads_batch(&self) -> i32 {
+        self.raw.n_threads_batch
+    }
+
+    /// The CPU thread-pool policy.
+    pub fn cpu_thread_pool(&self) -> CpuThreadPool {
+        self.cpu_thread_pool
+    }
+
+    pub(super) fn validate(&self) -> Result<()> {
+        let invalid = |name, reason: &str| {
+            Err(LlamaError::InvalidParameter {
+                name,
+                reason: reason.into(),
+            })
+        };
+        if self.raw.n_batch == 0 {
+            return invalid("n_batch", "must be at least 1");
+        }
+        if self.raw.n_ubatch == 0 {
+            return invalid("n_ubatch", "must be at least 1");
+        }
+        if self.raw.n_threads < 1 || self.raw.n_threads_batch < 1 {
+            return invalid("n_threads", "must be at least 1");
+        }
+        // llama.cpp asserts room for one output per sequence.
+        if self.raw.n_outputs_max != 0 && self.raw.n_outputs_max < self.raw.n_seq_max {
+            return invalid("n_outputs_max", "must be 0 (n_batch) or at least n_seq_max");
+        }
+        // ggml asserts beyond this (its thread masks are fixed-size arrays).
+        if self.raw.n_threads.max(self.raw.n_threads_batch) > sys::GGML_MAX_N_THREADS as i32 {
+            return invalid(
+                "n_threads",
+                &format!("at most {} threads", sys::GGML_MAX_N_THREADS),
+            );
+        }
+        Ok(())
+    }
+}
