@@ -1,14 +1,22 @@
 //! [`LlamaModelParams`]: how a model is loaded and where its weights go.
+//!
+//! The storage the loader reads through the params' pointers lives beside it, one file each:
+//! the KV-override array in `kv_overrides.rs`, the progress callback in `progress.rs`; the
+//! tensor-override array is [`crate::offload`]'s.
 
 pub mod kv_overrides;
+mod progress;
 
 use crate::devices::raw_device;
 use crate::error::{to_cstring, LlamaError, Result};
 use crate::offload::{n_cpu_moe_pattern, BufferType, OverrideArray, TensorOverride, MOE_EXPERTS_PATTERN};
 use crate::sys;
+use kv_overrides::KvOverrideArray;
+use progress::{progress_trampoline, SharedProgress};
 use std::fmt;
-use std::any::Any;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
+
+pub(crate) use progress::ProgressLoad;
 
 /// How layers are split across several GPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,42 +81,10 @@ pub enum ParamOverrideValue {
     Str(String),
 }
 
-type ProgressFn = dyn FnMut(f32) -> bool + Send;
-
-/// A progress callback, shared by params and their clones (loads through
-/// clones call it one at a time).
-type SharedProgress = Arc<Mutex<Box<ProgressFn>>>;
-
-/// What the C trampoline of one load sees: the callback, and a panic slot
-/// of this load alone, so concurrent loads through clones never re-raise
-/// each other's panic. Boxed, and kept by the loaded model: llama.cpp keeps
-/// `progress_callback_user_data` in its copy of the params.
-pub(crate) struct ProgressLoad {
-    callback: SharedProgress,
-    panic: Mutex<Option<Box<dyn Any + Send>>>,
-}
-
-impl ProgressLoad {
-    /// The callback's panic during this load, if it panicked.
-    pub(crate) fn take_panic(&self) -> Option<Box<dyn Any + Send>> {
-        self.panic.lock().unwrap_or_else(PoisonError::into_inner).take()
-    }
-}
-
-/// Owned C arrays the loader reads through raw pointers. Each lives behind an
-/// `Arc`: the params, their clones and the loaded models share it, so the
-/// pointers stay valid whatever the caller does with the params.
-#[derive(Default)]
-struct KvOverrideArray {
-    entries: Vec<(String, ParamOverrideValue)>,
-    raw: Vec<sys::llama_model_kv_override>,
-}
-
-// SAFETY: plain data (fixed-size arrays and numbers), no pointers.
-unsafe impl Send for KvOverrideArray {}
-// SAFETY: as above; immutable after construction.
-unsafe impl Sync for KvOverrideArray {}
-
+/// The NULL-terminated device list the loader reads through a raw pointer,
+/// with the registry indices it was built from. It lives behind an `Arc`: the
+/// params, their clones and the loaded models share it, so the pointer stays
+/// valid whatever the caller does with the params.
 struct DeviceArray {
     indices: Vec<usize>,
     raw: Vec<sys::ggml_backend_dev_t>,
@@ -275,7 +251,7 @@ impl LlamaModelParams {
                 return Err(too_long("kv override value"));
             }
         }
-        let mut entries = self.kv_overrides.entries.clone();
+        let mut entries = self.kv_overrides.entries().to_vec();
         entries.push((key.to_owned(), value));
         self.kv_overrides = Arc::new(KvOverrideArray::new(entries));
         Ok(self)
@@ -325,7 +301,7 @@ impl LlamaModelParams {
 
     /// The KV overrides added so far.
     pub fn kv_overrides(&self) -> &[(String, ParamOverrideValue)] {
-        &self.kv_overrides.entries
+        self.kv_overrides.entries()
     }
 
     /// Layers to offload (negative: all).
@@ -387,7 +363,7 @@ impl LlamaModelParams {
     /// The state of one load's progress callback, if there is a callback.
     pub(crate) fn progress_load(&self) -> Option<Box<ProgressLoad>> {
         let callback = Arc::clone(self.progress.as_ref()?);
-        Some(Box::new(ProgressLoad { callback, panic: Mutex::new(None) }))
+        Some(Box::new(ProgressLoad::new(callback)))
     }
 
     /// Everything a loaded model must keep alive (llama.cpp copies the params
@@ -408,80 +384,6 @@ pub(crate) struct ParamsStorage {
     _kv_overrides: Arc<KvOverrideArray>,
     _devices: Option<Arc<DeviceArray>>,
     _progress: Option<Box<ProgressLoad>>,
-}
-
-impl KvOverrideArray {
-    fn new(entries: Vec<(String, ParamOverrideValue)>) -> Self {
-        let mut raw: Vec<sys::llama_model_kv_override> = entries
-            .iter()
-            .map(|(key, value)| {
-                // SAFETY: an all-zero llama_model_kv_override is valid plain data.
-                let mut item: sys::llama_model_kv_override = unsafe { std::mem::zeroed() };
-                copy_c_string(&mut item.key, key);
-                match value {
-                    ParamOverrideValue::Int(v) => {
-                        item.tag = sys::LLAMA_KV_OVERRIDE_TYPE_INT;
-                        item.__bindgen_anon_1.val_i64 = *v;
-                    }
-                    ParamOverrideValue::Float(v) => {
-                        item.tag = sys::LLAMA_KV_OVERRIDE_TYPE_FLOAT;
-                        item.__bindgen_anon_1.val_f64 = *v;
-                    }
-                    ParamOverrideValue::Bool(v) => {
-                        item.tag = sys::LLAMA_KV_OVERRIDE_TYPE_BOOL;
-                        item.__bindgen_anon_1.val_bool = *v;
-                    }
-                    ParamOverrideValue::Str(v) => {
-                        item.tag = sys::LLAMA_KV_OVERRIDE_TYPE_STR;
-                        // SAFETY: writing the str member of a zeroed union.
-                        copy_c_string(unsafe { &mut item.__bindgen_anon_1.val_str }, v);
-                    }
-                }
-                item
-            })
-            .collect();
-        // The loader stops at the first entry whose key is empty.
-        // SAFETY: an all-zero entry is the terminator llama.cpp expects.
-        raw.push(unsafe { std::mem::zeroed() });
-        Self { entries, raw }
-    }
-
-    fn as_ptr(&self) -> *const sys::llama_model_kv_override {
-        if self.entries.is_empty() {
-            std::ptr::null()
-        } else {
-            self.raw.as_ptr()
-        }
-    }
-}
-
-/// Copies a checked (no NUL, < 128 bytes) string into a fixed C buffer.
-fn copy_c_string(dst: &mut [std::os::raw::c_char; 128], src: &str) {
-    for (d, s) in dst.iter_mut().zip(src.bytes()) {
-        *d = s as std::os::raw::c_char;
-    }
-}
-
-/// The C progress callback. Never unwinds: a panic is stored in this load's
-/// slot and re-raised by the loader after llama.cpp returns.
-extern "C" fn progress_trampoline(progress: f32, user_data: *mut std::os::raw::c_void) -> bool {
-    // SAFETY: user_data is the boxed ProgressLoad that `load_from_file` made
-    // for this load; it lives until llama.cpp has returned (and then in the
-    // model), and is only read through `&`.
-    let load = unsafe { &*(user_data as *const ProgressLoad) };
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        // A lock poisoned by an earlier load's panic is still the callback:
-        // refusing it would cancel every later load.
-        let mut callback = load.callback.lock().unwrap_or_else(PoisonError::into_inner);
-        callback(progress)
-    }));
-    match result {
-        Ok(keep_going) => keep_going,
-        Err(payload) => {
-            load.panic.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(payload);
-            false
-        }
-    }
 }
 
 impl fmt::Debug for LlamaModelParams {
