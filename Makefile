@@ -14,7 +14,7 @@ MOE_MODEL := models/smollm2-moe-e4k1.gguf
 built_lib_dir = $$(ls -td $(CURDIR)/target/debug/build/llama-cpp-sys-*/out/lib 2>/dev/null \
 	| while read d; do ls $$d/$(1) > /dev/null 2>&1 && echo $$d; done | head -n 1)
 
-.PHONY: bootstrap models demo test test-static test-native test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream test-dropin memcheck bindings
+.PHONY: bootstrap models demo test test-fmt test-static test-native test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream test-dropin memcheck bindings
 
 bootstrap:
 	scripts/bootstrap.sh --no-model
@@ -32,7 +32,7 @@ demo: PROFILE = --release
 demo: models
 	$(CARGO) run --release --example moe_offload -- --cpu-moe --runs 3 --compare --n-predict 48
 
-test: models test-static test-native test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream test-dropin memcheck
+test: models test-fmt test-static test-native test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream test-dropin memcheck
 
 # Default build: vendored llama.cpp, static, CPU.
 test-static: models
@@ -42,6 +42,12 @@ test-static: models
 # on AMX CPUs. Every CPU weight path, and MoE = dense, with this machine's instructions.
 test-native: models
 	CARGO_TARGET_DIR=target/native $(CARGO) test --features native --test cpu_weight_paths --test moe_equivalence
+
+# rustfmt.toml's style, checked first: it takes seconds. fuzz/ is its own workspace.
+test-fmt:
+	@if ! $(CARGO) fmt --version > /dev/null 2>&1; then \
+		echo "test-fmt: skipped, rustfmt is not installed (rustup component add rustfmt)"; exit 0; fi; \
+	$(CARGO) fmt --all --check && $(CARGO) fmt --all --check --manifest-path fuzz/Cargo.toml
 
 # Clippy, warnings as errors; it also checks std APIs against rust-version (incompatible_msrv).
 # Clippy's compiler wrapper gives the build script a fresh OUT_DIR, which would rebuild llama.cpp
