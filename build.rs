@@ -28,7 +28,9 @@ fn main() {
 /// must add no overhead over the C API at equal settings).
 fn compile_reference_loop() {
     println!("cargo:rerun-if-changed=benches/c/reference_loop.c");
-    let Some(includes) = dep("INCLUDE") else { return };
+    let Some(includes) = dep("INCLUDE") else {
+        return;
+    };
     let mut build = cc::Build::new();
     build.file("benches/c/reference_loop.c").opt_level(2);
     for dir in std::env::split_paths(&includes) {

@@ -21,10 +21,12 @@ use llama_cpp::{
     sys, BufferType, CpuThreadPool, FlashAttention, LlamaBackend, LlamaBatch, LlamaContext,
     LlamaContextParams, LlamaModel, LlamaSampler, LlamaToken,
 };
-use llama_cpp_rs_moe::planning::{best_n_cpu_moe, parse_sizes};
 use llama_cpp_rs_moe::defaults::{self, ContextSettings};
-use llama_cpp_rs_moe::measure::{percentile, physical_cores, DeviceFreeMemory, ProcessMemory, Summary};
+use llama_cpp_rs_moe::measure::{
+    percentile, physical_cores, DeviceFreeMemory, ProcessMemory, Summary,
+};
 use llama_cpp_rs_moe::model_params::{model_params, CpuMoe};
+use llama_cpp_rs_moe::planning::{best_n_cpu_moe, parse_sizes};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::ptr::NonNull;
@@ -123,7 +125,12 @@ struct Predicted {
 impl Config {
     /// What decides the loaded model (the rest is per context).
     fn model_key(&self) -> (u32, Option<CpuMoe>, bool, Vec<(String, String)>) {
-        (self.n_gpu_layers, self.cpu_moe, self.mmap, self.plan_overrides.clone())
+        (
+            self.n_gpu_layers,
+            self.cpu_moe,
+            self.mmap,
+            self.plan_overrides.clone(),
+        )
     }
 }
 
@@ -220,7 +227,12 @@ fn main() -> Result<()> {
             drop(loaded.take());
             loaded = Some(LoadedModel::load(&backend, &args, &config)?);
         }
-        let result = run_config(&backend, loaded.as_ref().expect("loaded above"), &args, config)?;
+        let result = run_config(
+            &backend,
+            loaded.as_ref().expect("loaded above"),
+            &args,
+            config,
+        )?;
         print_result(&result);
         results.push(result);
         if let Some(path) = &args.json {
@@ -260,7 +272,9 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
         predicted: None,
     };
     for pair in rest.split(',').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').with_context(|| format!("{spec}: expected key=value, got {pair:?}"))?;
+        let (key, value) = pair
+            .split_once('=')
+            .with_context(|| format!("{spec}: expected key=value, got {pair:?}"))?;
         let flag = || value == "1" || value == "true";
         match key {
             "ngl" => config.n_gpu_layers = value.parse()?,
@@ -270,8 +284,12 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
             "batch" => config.batch = value.parse()?,
             "ubatch" => config.ubatch = value.parse()?,
             "op_offload" => config.op_offload = flag(),
-            "pool" if ["context", "graph"].contains(&value) => config.thread_pool = value.to_owned(),
-            "fa" if ["auto", "on", "off"].contains(&value) => config.flash_attention = value.to_owned(),
+            "pool" if ["context", "graph"].contains(&value) => {
+                config.thread_pool = value.to_owned()
+            }
+            "fa" if ["auto", "on", "off"].contains(&value) => {
+                config.flash_attention = value.to_owned()
+            }
             "pool" | "fa" => bail!("{spec}: {value:?} is not a value of {key}"),
             "ctx" => config.n_ctx = Some(value.parse()?),
             "outputs" => config.n_outputs_max = value.parse()?,
@@ -280,8 +298,17 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
             "example" => {
                 config.example_defaults = flag();
                 if config.example_defaults {
-                    (config.batch, config.ubatch, config.n_outputs_max, config.swa_full) =
-                        (defaults::N_BATCH, defaults::N_UBATCH, defaults::N_OUTPUTS_MAX, defaults::SWA_FULL);
+                    (
+                        config.batch,
+                        config.ubatch,
+                        config.n_outputs_max,
+                        config.swa_full,
+                    ) = (
+                        defaults::N_BATCH,
+                        defaults::N_UBATCH,
+                        defaults::N_OUTPUTS_MAX,
+                        defaults::SWA_FULL,
+                    );
                     config.n_ctx = config.n_ctx.or(Some(defaults::N_CTX));
                 }
             }
@@ -302,7 +329,9 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
 /// The context params of a configuration.
 fn context_params(config: &Config) -> LlamaContextParams {
     let settings = ContextSettings {
-        n_ctx: config.n_ctx.unwrap_or((config.prompt + config.gen + 16) as u32),
+        n_ctx: config
+            .n_ctx
+            .unwrap_or((config.prompt + config.gen + 16) as u32),
         n_batch: config.batch,
         n_ubatch: config.ubatch,
         threads: config.threads,
@@ -339,23 +368,35 @@ fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
         if config.fit_ubatch {
             // llama.cpp's defaults mean "unset": the planner picks them.
             let defaults = LlamaContextParams::default();
-            ctx_params =
-                ctx_params.with_n_batch(defaults.n_batch()).with_n_ubatch(defaults.n_ubatch());
+            ctx_params = ctx_params
+                .with_n_batch(defaults.n_batch())
+                .with_n_ubatch(defaults.n_ubatch());
         }
-        let biases =
-            if config.fit_bias_host { ExpertBiases::FollowMatrices } else { ExpertBiases::Gpu };
+        let biases = if config.fit_bias_host {
+            ExpertBiases::FollowMatrices
+        } else {
+            ExpertBiases::Gpu
+        };
         let planner = planner
             .budget(Budget::bytes_per_device(budget_bytes.clone()))
             .expert_biases(biases);
         let plan = planner.plan(&base, &ctx_params)?;
         eprintln!("== plan for {} ({text}) ==\n{plan}", config.name);
-        config.plan_overrides = plan.overrides.iter().map(|p| (p.clone(), "CPU".into())).collect();
+        config.plan_overrides = plan
+            .overrides
+            .iter()
+            .map(|p| (p.clone(), "CPU".into()))
+            .collect();
         if let (Some(batch), Some(ubatch)) = (plan.n_batch, plan.n_ubatch) {
             (config.batch, config.ubatch) = (batch, ubatch);
         }
         config.predicted = Some(Predicted {
             budget_bytes,
-            devices: plan.devices.iter().map(|d| (d.name.clone(), parts(d.bytes))).collect(),
+            devices: plan
+                .devices
+                .iter()
+                .map(|d| (d.name.clone(), parts(d.bytes)))
+                .collect(),
             prompt_tps: Some(plan.speed.prompt_tps),
             decode_tps: Some(plan.speed.decode_tps),
             reasons: plan.reasons.clone(),
@@ -366,7 +407,9 @@ fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
         for line in text.lines() {
             if let Some(spec) = line.strip_prefix("ot ") {
                 let (pattern, buffer_type) = spec.rsplit_once('=').context("ot PATTERN=BUFT")?;
-                config.plan_overrides.push((pattern.to_owned(), buffer_type.to_owned()));
+                config
+                    .plan_overrides
+                    .push((pattern.to_owned(), buffer_type.to_owned()));
             } else if let Some(n) = line.strip_prefix("n_gpu_layers ") {
                 // -1 (all) stays the config's 999.
                 if let Ok(n @ 0..) = n.trim().parse::<i32>() {
@@ -379,15 +422,26 @@ fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
     } else if let Some(text) = config.ncm_fit.clone() {
         let budget_bytes = parse_sizes(&text)?;
         let header = llama_cpp::gguf::GgufFile::open(&args.model)?;
-        let n_layer =
-            header.arch_value("block_count").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
+        let n_layer = header
+            .arch_value("block_count")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0) as usize;
         let ctx_params = context_params(config);
-        let found =
-            best_n_cpu_moe(&planner, &base, &ctx_params, n_layer, &budget_bytes, DEFAULT_RESERVE)?;
+        let found = best_n_cpu_moe(
+            &planner,
+            &base,
+            &ctx_params,
+            n_layer,
+            &budget_bytes,
+            DEFAULT_RESERVE,
+        )?;
         let Some((n, bytes)) = found else {
             bail!("{}: no --n-cpu-moe N fits {text}", config.name);
         };
-        eprintln!("== {}: --n-cpu-moe {n} is the smallest N that fits {text} ==", config.name);
+        eprintln!(
+            "== {}: --n-cpu-moe {n} is the smallest N that fits {text} ==",
+            config.name
+        );
         config.cpu_moe = Some(CpuMoe::FirstLayers(n));
         config.predicted = Some(Predicted {
             budget_bytes,
@@ -432,25 +486,50 @@ impl LoadedModel {
         }
         let model = LlamaModel::load_from_file(backend, &args.model, &params)?;
         let load_seconds = start.elapsed().as_secs_f64();
-        Ok(Self { key: config.model_key(), model, load_seconds, rss_after_load: ProcessMemory::read().rss, free_before })
+        Ok(Self {
+            key: config.model_key(),
+            model,
+            load_seconds,
+            rss_after_load: ProcessMemory::read().rss,
+            free_before,
+        })
     }
 }
 
-fn run_config(backend: &LlamaBackend, loaded: &LoadedModel, args: &Args, config: Config) -> Result<ConfigResult> {
+fn run_config(
+    backend: &LlamaBackend,
+    loaded: &LoadedModel,
+    args: &Args,
+    config: Config,
+) -> Result<ConfigResult> {
     eprintln!("== {} ==", config.name);
-    let LoadedModel { model, load_seconds, rss_after_load, free_before, .. } = loaded;
+    let LoadedModel {
+        model,
+        load_seconds,
+        rss_after_load,
+        free_before,
+        ..
+    } = loaded;
     let mut ctx = model.new_context(backend, context_params(&config))?;
     let free_after = DeviceFreeMemory::read_all();
     let buffers = ctx
         .memory_breakdown()?
         .into_iter()
-        .map(|b| Buffer { buffer_type: b.buffer_type, device: b.device, weights: b.model, kv: b.context, compute: b.compute })
+        .map(|b| Buffer {
+            buffer_type: b.buffer_type,
+            device: b.device,
+            weights: b.model,
+            kv: b.context,
+            compute: b.compute,
+        })
         .collect();
     let device_used_bytes = DeviceFreeMemory::used_between(free_before, &free_after);
 
     // A deterministic prompt of valid, non-special ids.
     let n_vocab = model.n_vocab();
-    let prompt: Vec<LlamaToken> = (0..config.prompt).map(|i| LlamaToken(((i as i64 * 7919 + 13) % i64::from(n_vocab - 16)) as i32)).collect();
+    let prompt: Vec<LlamaToken> = (0..config.prompt)
+        .map(|i| LlamaToken(((i as i64 * 7919 + 13) % i64::from(n_vocab - 16)) as i32))
+        .collect();
 
     let mut rust = Vec::new();
     let mut c = Vec::new();
@@ -459,7 +538,11 @@ fn run_config(backend: &LlamaBackend, loaded: &LoadedModel, args: &Args, config:
     // with Rust always first, the first measured Rust prompt of a fresh
     // context was the slowest of its row (docs/BENCHMARKS.md).
     for run in 0..=config.runs {
-        let order = if run % 2 == 0 { [true, false] } else { [false, true] };
+        let order = if run % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
         for is_rust in order {
             let r = if is_rust {
                 rust_run(&mut ctx, &prompt, config.gen, config.batch as usize)?
@@ -476,17 +559,32 @@ fn run_config(backend: &LlamaBackend, loaded: &LoadedModel, args: &Args, config:
     drop(c_sampler);
     // Also what backends allocated while computing (the CUDA memory pool
     // grows on first use): the peak to plan for.
-    let device_used_after_runs = DeviceFreeMemory::used_between(free_before, &DeviceFreeMemory::read_all());
+    let device_used_after_runs =
+        DeviceFreeMemory::used_between(free_before, &DeviceFreeMemory::read_all());
 
     let rust = loop_stats(&rust, config.prompt);
     let c = (!args.no_c).then(|| loop_stats(&c, config.prompt));
-    let ratio = |a: &Option<Summary>, b: &Option<Summary>| Some(a.as_ref()?.mean / b.as_ref()?.mean);
-    let paired = |a: &[f64], b: &[f64]| percentile(&a.iter().zip(b).map(|(x, y)| x / y).collect::<Vec<_>>(), 0.5);
+    let ratio =
+        |a: &Option<Summary>, b: &Option<Summary>| Some(a.as_ref()?.mean / b.as_ref()?.mean);
+    let paired = |a: &[f64], b: &[f64]| {
+        percentile(
+            &a.iter().zip(b).map(|(x, y)| x / y).collect::<Vec<_>>(),
+            0.5,
+        )
+    };
     Ok(ConfigResult {
-        rust_over_c_prompt: c.as_ref().and_then(|c| ratio(&rust.prompt_tps_summary, &c.prompt_tps_summary)),
-        rust_over_c_decode: c.as_ref().and_then(|c| ratio(&rust.decode_tps_summary, &c.decode_tps_summary)),
-        rust_over_c_prompt_paired_median: c.as_ref().and_then(|c| paired(&rust.prompt_tps, &c.prompt_tps)),
-        rust_over_c_decode_paired_median: c.as_ref().and_then(|c| paired(&rust.decode_tps, &c.decode_tps)),
+        rust_over_c_prompt: c
+            .as_ref()
+            .and_then(|c| ratio(&rust.prompt_tps_summary, &c.prompt_tps_summary)),
+        rust_over_c_decode: c
+            .as_ref()
+            .and_then(|c| ratio(&rust.decode_tps_summary, &c.decode_tps_summary)),
+        rust_over_c_prompt_paired_median: c
+            .as_ref()
+            .and_then(|c| paired(&rust.prompt_tps, &c.prompt_tps)),
+        rust_over_c_decode_paired_median: c
+            .as_ref()
+            .and_then(|c| paired(&rust.decode_tps, &c.decode_tps)),
         config,
         load_seconds: *load_seconds,
         buffers,
@@ -504,7 +602,12 @@ fn run_config(backend: &LlamaBackend, loaded: &LoadedModel, args: &Args, config:
 /// mirrors benches/c/reference_loop.c step for step (logits for the last
 /// token of every chunk, as llama_batch_get_one gives them; the sampler
 /// timed outside the prompt), so that Rust/C ratios compare the same work.
-fn rust_run(ctx: &mut LlamaContext<'_>, prompt: &[LlamaToken], gen: usize, n_batch: usize) -> Result<RunTimes> {
+fn rust_run(
+    ctx: &mut LlamaContext<'_>,
+    prompt: &[LlamaToken],
+    gen: usize,
+    n_batch: usize,
+) -> Result<RunTimes> {
     ctx.clear_kv_cache();
     let mut sampler = LlamaSampler::greedy();
     let mut batch = LlamaBatch::new(n_batch.max(1), 1);
@@ -529,7 +632,12 @@ fn rust_run(ctx: &mut LlamaContext<'_>, prompt: &[LlamaToken], gen: usize, n_bat
         ctx.decode(&mut batch)?;
         token = sampler.sample(ctx, -1)?;
     }
-    Ok(RunTimes { prompt_ms, ttft_ms, decode_ms: t_first.elapsed().as_secs_f64() * 1e3, n_decode: gen })
+    Ok(RunTimes {
+        prompt_ms,
+        ttft_ms,
+        decode_ms: t_first.elapsed().as_secs_f64() * 1e3,
+        n_decode: gen,
+    })
 }
 
 /// The C loop's greedy sampler, created through plain llama.h like the loop
@@ -540,7 +648,9 @@ impl CSampler {
     fn greedy() -> Result<Self> {
         // SAFETY: a constructor without arguments; a NULL return is checked.
         let raw = unsafe { sys::llama_sampler_init_greedy() };
-        NonNull::new(raw).map(Self).context("llama_sampler_init_greedy returned NULL")
+        NonNull::new(raw)
+            .map(Self)
+            .context("llama_sampler_init_greedy returned NULL")
     }
 }
 
@@ -577,12 +687,23 @@ fn c_run(
     if r.status != 0 {
         bail!("C loop: llama_decode returned {}", r.status);
     }
-    Ok(RunTimes { prompt_ms: r.prompt_ms, ttft_ms: r.ttft_ms, decode_ms: r.decode_ms, n_decode: r.n_decode as usize })
+    Ok(RunTimes {
+        prompt_ms: r.prompt_ms,
+        ttft_ms: r.ttft_ms,
+        decode_ms: r.decode_ms,
+        n_decode: r.n_decode as usize,
+    })
 }
 
 fn loop_stats(runs: &[RunTimes], n_prompt: usize) -> LoopStats {
-    let prompt_tps: Vec<f64> = runs.iter().map(|r| n_prompt as f64 / (r.prompt_ms / 1e3)).collect();
-    let decode_tps: Vec<f64> = runs.iter().map(|r| r.n_decode as f64 / (r.decode_ms / 1e3)).collect();
+    let prompt_tps: Vec<f64> = runs
+        .iter()
+        .map(|r| n_prompt as f64 / (r.prompt_ms / 1e3))
+        .collect();
+    let decode_tps: Vec<f64> = runs
+        .iter()
+        .map(|r| r.n_decode as f64 / (r.decode_ms / 1e3))
+        .collect();
     let ttft_ms: Vec<f64> = runs.iter().map(|r| r.ttft_ms).collect();
     LoopStats {
         prompt_tps_summary: Summary::of(&prompt_tps),
@@ -619,28 +740,62 @@ fn print_result(r: &ConfigResult) {
         c.prompt,
         c.gen
     );
-    println!("load {:.2} s, RSS after load {:.2} GiB, peak {:.2} GiB", r.load_seconds, gib(r.rss_after_load), gib(r.rss_peak));
+    println!(
+        "load {:.2} s, RSS after load {:.2} GiB, peak {:.2} GiB",
+        r.load_seconds,
+        gib(r.rss_after_load),
+        gib(r.rss_peak)
+    );
     for b in &r.buffers {
-        println!("  {:<12} {:<6} weights {:>8.3} GiB  KV {:>7.3} GiB  compute {:>7.3} GiB", b.buffer_type, b.device, gib(b.weights), gib(b.kv), gib(b.compute));
+        println!(
+            "  {:<12} {:<6} weights {:>8.3} GiB  KV {:>7.3} GiB  compute {:>7.3} GiB",
+            b.buffer_type,
+            b.device,
+            gib(b.weights),
+            gib(b.kv),
+            gib(b.compute)
+        );
     }
-    for ((name, used), (_, after_runs)) in r.device_used_bytes.iter().zip(&r.device_used_after_runs) {
+    for ((name, used), (_, after_runs)) in r.device_used_bytes.iter().zip(&r.device_used_after_runs)
+    {
         let gib = |bytes: i64| bytes as f64 / (1u64 << 30) as f64;
-        println!("  device {name}: {:.3} GiB used by load + context, {:.3} GiB after the runs", gib(*used), gib(*after_runs));
+        println!(
+            "  device {name}: {:.3} GiB used by load + context, {:.3} GiB after the runs",
+            gib(*used),
+            gib(*after_runs)
+        );
     }
     if let Some(p) = &c.predicted {
-        let budgets: Vec<String> =
-            p.budget_bytes.iter().map(|&b| format!("{:.3}", gib(b))).collect();
+        let budgets: Vec<String> = p
+            .budget_bytes
+            .iter()
+            .map(|&b| format!("{:.3}", gib(b)))
+            .collect();
         for (name, [weights, kv, compute]) in &p.devices {
             let total = weights + kv + compute;
             let budgets = budgets.join("/");
-            println!("  predicted {name}: {:.3} GiB (budget {budgets} GiB)", gib(total));
+            println!(
+                "  predicted {name}: {:.3} GiB (budget {budgets} GiB)",
+                gib(total)
+            );
         }
         let opt = |x: Option<f64>| x.map_or("n/a".into(), |v| format!("{v:.1}"));
-        println!("  predicted prompt {} t/s, decode {} t/s", opt(p.prompt_tps), opt(p.decode_tps));
+        println!(
+            "  predicted prompt {} t/s, decode {} t/s",
+            opt(p.prompt_tps),
+            opt(p.decode_tps)
+        );
     }
     let show = |label: &str, s: &LoopStats| {
-        let f = |x: &Option<Summary>| x.map_or("n/a".into(), |s| format!("{:.1} ± {:.1}", s.mean, s.sd));
-        println!("  {label:<4} prompt {} t/s | decode {} t/s | TTFT {} ms", f(&s.prompt_tps_summary), f(&s.decode_tps_summary), f(&s.ttft_ms_summary));
+        let f = |x: &Option<Summary>| {
+            x.map_or("n/a".into(), |s| format!("{:.1} ± {:.1}", s.mean, s.sd))
+        };
+        println!(
+            "  {label:<4} prompt {} t/s | decode {} t/s | TTFT {} ms",
+            f(&s.prompt_tps_summary),
+            f(&s.decode_tps_summary),
+            f(&s.ttft_ms_summary)
+        );
     };
     show("rust", &r.rust);
     if let Some(c) = &r.c {
@@ -649,7 +804,10 @@ fn print_result(r: &ConfigResult) {
     if let (Some(p), Some(d)) = (r.rust_over_c_prompt, r.rust_over_c_decode) {
         println!("  Rust/C: prompt {p:.3}, decode {d:.3} (ratio of means)");
     }
-    if let (Some(p), Some(d)) = (r.rust_over_c_prompt_paired_median, r.rust_over_c_decode_paired_median) {
+    if let (Some(p), Some(d)) = (
+        r.rust_over_c_prompt_paired_median,
+        r.rust_over_c_decode_paired_median,
+    ) {
         println!("  Rust/C: prompt {p:.3}, decode {d:.3} (median of paired runs)");
     }
 }

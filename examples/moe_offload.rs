@@ -14,18 +14,18 @@
 use anyhow::{bail, Context as _, Result};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
+use llama_cpp::planner::Workload;
 use llama_cpp::{
-    list_llama_ggml_backend_devices, AddBos, BufferMemory, BufferType, LlamaBackend, LlamaBackendDeviceType, LlamaChatMessage,
-    LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, OffloadPlan, Planner, Special,
-    TokenDecoder,
+    list_llama_ggml_backend_devices, AddBos, BufferMemory, BufferType, LlamaBackend,
+    LlamaBackendDeviceType, LlamaChatMessage, LlamaContextParams, LlamaModel, LlamaModelParams,
+    LlamaSampler, OffloadPlan, Planner, Special, TokenDecoder,
 };
 use llama_cpp_rs_moe::defaults::{self, ContextSettings};
-use llama_cpp_rs_moe::model_params::{model_params, CpuMoe};
 use llama_cpp_rs_moe::measure::{
     generate, percentile, physical_cores, DeviceFreeMemory, ProcessMemory, Summary,
 };
+use llama_cpp_rs_moe::model_params::{model_params, CpuMoe};
 use llama_cpp_rs_moe::models::moe_test_model;
-use llama_cpp::planner::Workload;
 use llama_cpp_rs_moe::planning::parse_budget;
 use llama_cpp_rs_moe::report::{
     compare, mib, summary, BufferRow, Comparison, ConfigReport, DeviceMemory, ModelFacts,
@@ -38,7 +38,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-const DEFAULT_PROMPT: &str = "Explain in a few sentences why mixture-of-experts models can run on a small GPU.";
+const DEFAULT_PROMPT: &str =
+    "Explain in a few sentences why mixture-of-experts models can run on a small GPU.";
 
 #[derive(Parser, Debug)]
 #[command(about = "Run a GGUF MoE model with experts in host memory and measure it")]
@@ -63,7 +64,12 @@ struct Args {
     #[arg(long = "override", value_name = "PATTERN=BUFT")]
     overrides: Vec<String>,
     /// Layers on the GPU (default: all).
-    #[arg(short = 'n', long = "n-gpu-layers", visible_alias = "ngl", default_value_t = 999)]
+    #[arg(
+        short = 'n',
+        long = "n-gpu-layers",
+        visible_alias = "ngl",
+        default_value_t = 999
+    )]
     n_gpu_layers: u32,
     /// Context size in tokens.
     #[arg(long, default_value_t = defaults::N_CTX)]
@@ -132,7 +138,10 @@ fn main() -> Result<()> {
     let backend = LlamaBackend::init()?;
     let path = args.model.clone().unwrap_or_else(moe_test_model);
     if !path.is_file() {
-        bail!("model {} not found (the default model is made by `make models`)", path.display());
+        bail!(
+            "model {} not found (the default model is made by `make models`)",
+            path.display()
+        );
     }
     let facts = model_facts(&path, !args.no_sha256 && !args.dry_run)?;
     print_facts(&facts);
@@ -161,7 +170,15 @@ fn main() -> Result<()> {
     let mut reports = Vec::new();
     let mut settings = None;
     for (name, params, predicted) in configs {
-        let (mut report, used) = run_config(&backend, &args, threads, &path, &name, &params, &interrupted)?;
+        let (mut report, used) = run_config(
+            &backend,
+            &args,
+            threads,
+            &path,
+            &name,
+            &params,
+            &interrupted,
+        )?;
         report.predicted = predicted;
         settings.get_or_insert(used);
         reports.push(report);
@@ -174,9 +191,16 @@ fn main() -> Result<()> {
     }
     print!("{}", summary(&reports, comparison.as_ref()));
 
-    let report = Report { llama_cpp: env!("LLAMA_CPP_VERSION"), model: facts, settings: settings.expect("one config ran"), configurations: reports, comparison };
+    let report = Report {
+        llama_cpp: env!("LLAMA_CPP_VERSION"),
+        model: facts,
+        settings: settings.expect("one config ran"),
+        configurations: reports,
+        comparison,
+    };
     if let Some(json) = &args.json {
-        std::fs::write(json, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", json.display()))?;
+        std::fs::write(json, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", json.display()))?;
         println!("\nJSON report: {}", json.display());
     }
     if interrupted.load(Ordering::SeqCst) {
@@ -191,9 +215,11 @@ fn init_logging(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(format!("warn,llama.cpp={llama_level}")))
-        .format_timestamp(None)
-        .init();
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or(format!("warn,llama.cpp={llama_level}")),
+    )
+    .format_timestamp(None)
+    .init();
 }
 
 fn config_name(args: &Args) -> String {
@@ -223,11 +249,16 @@ fn base_params(args: &Args) -> LlamaModelParams {
 
 fn offload_params(args: &Args) -> Result<LlamaModelParams> {
     // clap makes --cpu-moe and --n-cpu-moe exclusive.
-    let cpu_moe =
-        if args.cpu_moe { Some(CpuMoe::All) } else { args.n_cpu_moe.map(CpuMoe::FirstLayers) };
+    let cpu_moe = if args.cpu_moe {
+        Some(CpuMoe::All)
+    } else {
+        args.n_cpu_moe.map(CpuMoe::FirstLayers)
+    };
     let mut params = model_params(args.n_gpu_layers, args.mmap, cpu_moe);
     for spec in &args.overrides {
-        let (pattern, buft) = spec.rsplit_once('=').with_context(|| format!("--override {spec:?}: expected PATTERN=BUFFER_TYPE"))?;
+        let (pattern, buft) = spec
+            .rsplit_once('=')
+            .with_context(|| format!("--override {spec:?}: expected PATTERN=BUFFER_TYPE"))?;
         params = params.with_tensor_override(pattern, BufferType::from_name(buft))?;
     }
     Ok(params)
@@ -264,7 +295,10 @@ fn fit(
             .collect(),
         prompt_tps: plan.speed.prompt_tps,
         decode_tps: plan.speed.decode_tps,
-        workload: (Workload::default().prompt_tokens, Workload::default().generated_tokens),
+        workload: (
+            Workload::default().prompt_tokens,
+            Workload::default().generated_tokens,
+        ),
         reasons: plan.reasons.clone(),
     };
     Ok((params.with_plan(&plan)?, Some(predicted)))
@@ -273,9 +307,16 @@ fn fit(
 fn model_facts(path: &Path, hash: bool) -> Result<ModelFacts> {
     let header = llama_cpp::gguf::GgufFile::open(path)?;
     let arch = header.architecture().unwrap_or("unknown").to_owned();
-    let num = |suffix: &str| header.arch_value(suffix).and_then(|v| v.as_u64()).unwrap_or(0);
+    let num = |suffix: &str| {
+        header
+            .arch_value(suffix)
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0)
+    };
     let file_bytes = std::fs::metadata(path)?.len();
-    let sha256 = hash.then(|| sha256_with_progress(path, file_bytes)).transpose()?;
+    let sha256 = hash
+        .then(|| sha256_with_progress(path, file_bytes))
+        .transpose()?;
     Ok(ModelFacts {
         path: path.to_owned(),
         architecture: arch,
@@ -298,12 +339,24 @@ fn sha256_with_progress(path: &Path, len: u64) -> Result<String> {
 
 fn print_facts(facts: &ModelFacts) {
     println!("model        {}", facts.path.display());
-    println!("architecture {}  layers {}  experts {} (active {})", facts.architecture, facts.n_layer, facts.n_expert, facts.n_expert_used);
-    println!("file         {:.1} MiB  sha256 {}", mib(facts.file_bytes), facts.sha256.as_deref().unwrap_or("(skipped)"));
+    println!(
+        "architecture {}  layers {}  experts {} (active {})",
+        facts.architecture, facts.n_layer, facts.n_expert, facts.n_expert_used
+    );
+    println!(
+        "file         {:.1} MiB  sha256 {}",
+        mib(facts.file_bytes),
+        facts.sha256.as_deref().unwrap_or("(skipped)")
+    );
     println!("llama.cpp    {}", env!("LLAMA_CPP_VERSION"));
 }
 
-fn dry_run(backend: &LlamaBackend, args: &Args, facts: &ModelFacts, params: &LlamaModelParams) -> Result<()> {
+fn dry_run(
+    backend: &LlamaBackend,
+    args: &Args,
+    facts: &ModelFacts,
+    params: &LlamaModelParams,
+) -> Result<()> {
     let plan = OffloadPlan::from_file(&facts.path, params)?;
     println!("\nplacement plan (from the GGUF header, nothing loaded):\n{plan}");
     // llama.cpp can simulate the allocations exactly without reading weights.
@@ -324,15 +377,27 @@ fn dry_run(backend: &LlamaBackend, args: &Args, facts: &ModelFacts, params: &Lla
 }
 
 /// The baseline fits when its predicted GPU weights fit in free VRAM.
-fn baseline_fits(path: &Path, baseline: &LlamaModelParams) -> Result<std::result::Result<(), String>> {
+fn baseline_fits(
+    path: &Path,
+    baseline: &LlamaModelParams,
+) -> Result<std::result::Result<(), String>> {
     let plan = OffloadPlan::from_file(path, baseline)?;
     for device in list_llama_ggml_backend_devices() {
         if device.device_type == LlamaBackendDeviceType::Cpu {
             continue;
         }
-        let needed = plan.bytes_by_device().get(&device.name).copied().unwrap_or(0);
+        let needed = plan
+            .bytes_by_device()
+            .get(&device.name)
+            .copied()
+            .unwrap_or(0);
         if needed > device.memory_free as u64 {
-            return Ok(Err(format!("it needs {:.0} MiB of weights on {} with {:.0} MiB free", mib(needed), device.name, mib(device.memory_free as u64))));
+            return Ok(Err(format!(
+                "it needs {:.0} MiB of weights on {} with {:.0} MiB free",
+                mib(needed),
+                device.name,
+                mib(device.memory_free as u64)
+            )));
         }
     }
     Ok(Ok(()))
@@ -364,7 +429,9 @@ fn run_config(
     let before = DeviceFreeMemory::read_all();
     ProcessMemory::reset_peak();
     let rss_before_load = ProcessMemory::read().rss;
-    let bar = ProgressBar::new(1000).with_style(ProgressStyle::with_template("loading {bar:30} {percent}% {elapsed}")?);
+    let bar = ProgressBar::new(1000).with_style(ProgressStyle::with_template(
+        "loading {bar:30} {percent}% {elapsed}",
+    )?);
     let progress_bar = bar.clone();
     let params = params.clone().with_progress_callback(move |p| {
         progress_bar.set_position((p * 1000.0) as u64);
@@ -386,7 +453,13 @@ fn run_config(
         .iter()
         .zip(&after_load)
         .zip(&after_ctx)
-        .map(|((b, l), c)| DeviceMemory { name: b.name.clone(), free_before_load: b.free, free_after_load: l.free, free_after_context: c.free, total: b.total })
+        .map(|((b, l), c)| DeviceMemory {
+            name: b.name.clone(),
+            free_before_load: b.free,
+            free_after_load: l.free,
+            free_after_context: c.free,
+            total: b.total,
+        })
         .collect();
     for d in &devices {
         println!(
@@ -399,12 +472,20 @@ fn run_config(
             mib(d.total)
         );
     }
-    println!("process RSS  {:.0} MiB before load, {:.0} MiB after load", mib(rss_before_load), mib(rss_after_load));
+    println!(
+        "process RSS  {:.0} MiB before load, {:.0} MiB after load",
+        mib(rss_before_load),
+        mib(rss_after_load)
+    );
 
     let vocab = model.vocab();
     let prompt_text = if args.chat {
         let template = model.chat_template(None)?;
-        model.apply_chat_template(&template, &[LlamaChatMessage::new("user", args.prompt.clone())?], true)?
+        model.apply_chat_template(
+            &template,
+            &[LlamaChatMessage::new("user", args.prompt.clone())?],
+            true,
+        )?
     } else {
         args.prompt.clone()
     };
@@ -413,7 +494,12 @@ fn run_config(
         bail!("the prompt is empty after tokenization");
     }
     if prompt.len() + args.n_predict > ctx.n_ctx() as usize {
-        bail!("prompt ({} tokens) + n_predict ({}) exceed --ctx-size {}", prompt.len(), args.n_predict, ctx.n_ctx());
+        bail!(
+            "prompt ({} tokens) + n_predict ({}) exceed --ctx-size {}",
+            prompt.len(),
+            args.n_predict,
+            ctx.n_ctx()
+        );
     }
     let settings = Settings {
         n_gpu_layers: args.n_gpu_layers,
@@ -421,7 +507,11 @@ fn run_config(
         threads,
         batch: ctx.n_batch(),
         ubatch: ctx.n_ubatch(),
-        load_mode: if args.mmap { "mmap" } else { "read (pinned when a GPU backend offers it)" },
+        load_mode: if args.mmap {
+            "mmap"
+        } else {
+            "read (pinned when a GPU backend offers it)"
+        },
         prompt_tokens: prompt.len(),
         n_predict: args.n_predict,
         temp: args.temp,
@@ -431,7 +521,13 @@ fn run_config(
 
     // Warm-up, greedy: also the output the A/B quality check compares.
     ctx.clear_kv_cache();
-    let greedy = generate(&mut ctx, &mut LlamaSampler::greedy(), &prompt, args.n_predict, |_| !interrupted.load(Ordering::SeqCst))?;
+    let greedy = generate(
+        &mut ctx,
+        &mut LlamaSampler::greedy(),
+        &prompt,
+        args.n_predict,
+        |_| !interrupted.load(Ordering::SeqCst),
+    )?;
 
     let mut runs = Vec::new();
     let mut text = String::new();
@@ -466,7 +562,9 @@ fn run_config(
         let row = RunReport {
             prompt_tokens: generation.n_prompt,
             generated_tokens: generation.tokens.len(),
-            ttft_ms: generation.ttft().map_or(f64::NAN, |t| t.as_secs_f64() * 1000.0),
+            ttft_ms: generation
+                .ttft()
+                .map_or(f64::NAN, |t| t.as_secs_f64() * 1000.0),
             prompt_tps: generation.prompt_tps(),
             decode_tps: generation.decode_tps(),
             itl_p50_ms: percentile(&itl, 0.5),
@@ -485,14 +583,26 @@ fn run_config(
         );
         runs.push(row);
     }
-    let collect = |f: &dyn Fn(&RunReport) -> Option<f64>| Summary::of(&runs.iter().filter_map(f).collect::<Vec<_>>());
+    let collect = |f: &dyn Fn(&RunReport) -> Option<f64>| {
+        Summary::of(&runs.iter().filter_map(f).collect::<Vec<_>>())
+    };
     let report = ConfigReport {
         name: name.to_owned(),
-        overrides: params.tensor_overrides().iter().map(|o| format!("{o:?}")).collect(),
+        overrides: params
+            .tensor_overrides()
+            .iter()
+            .map(|o| format!("{o:?}"))
+            .collect(),
         load_seconds,
         buffers: breakdown
             .iter()
-            .map(|b| BufferRow { buffer_type: b.buffer_type.clone(), device: b.device.clone(), weights: b.model, kv_cache: b.context, compute: b.compute })
+            .map(|b| BufferRow {
+                buffer_type: b.buffer_type.clone(),
+                device: b.device.clone(),
+                weights: b.model,
+                kv_cache: b.context,
+                compute: b.compute,
+            })
             .collect(),
         devices,
         rss_before_load,
@@ -513,7 +623,12 @@ fn sampler(args: &Args) -> LlamaSampler {
     if args.temp <= 0.0 {
         LlamaSampler::greedy()
     } else {
-        LlamaSampler::chain_simple([LlamaSampler::top_k(40), LlamaSampler::top_p(0.95, 1), LlamaSampler::temp(args.temp), LlamaSampler::dist(args.seed)])
+        LlamaSampler::chain_simple([
+            LlamaSampler::top_k(40),
+            LlamaSampler::top_p(0.95, 1),
+            LlamaSampler::temp(args.temp),
+            LlamaSampler::dist(args.seed),
+        ])
     }
 }
 
@@ -522,14 +637,29 @@ fn opt(value: Option<f64>) -> String {
 }
 
 fn print_buffers(buffers: &[BufferMemory]) {
-    println!("{:<14} {:<8} {:>12} {:>12} {:>12}", "buffer", "device", "weights MiB", "KV MiB", "compute MiB");
+    println!(
+        "{:<14} {:<8} {:>12} {:>12} {:>12}",
+        "buffer", "device", "weights MiB", "KV MiB", "compute MiB"
+    );
     for b in buffers {
-        println!("{:<14} {:<8} {:>12.1} {:>12.1} {:>12.1}", b.buffer_type, b.device, mib(b.model), mib(b.context), mib(b.compute));
+        println!(
+            "{:<14} {:<8} {:>12.1} {:>12.1} {:>12.1}",
+            b.buffer_type,
+            b.device,
+            mib(b.model),
+            mib(b.context),
+            mib(b.compute)
+        );
     }
 }
 
 fn print_devices(title: &str, devices: &[DeviceFreeMemory]) {
     for d in devices {
-        println!("{title}: {} {:.0} MiB free of {:.0} MiB", d.name, mib(d.free), mib(d.total));
+        println!(
+            "{title}: {} {:.0} MiB free of {:.0} MiB",
+            d.name,
+            mib(d.free),
+            mib(d.total)
+        );
     }
 }

@@ -86,9 +86,15 @@ mod tests {
         assert_eq!((params.n_threads(), params.n_threads_batch()), (3, 3));
         let defaults = ContextSettings::defaults(8).params();
         assert_eq!(defaults.n_ctx(), NonZeroU32::new(N_CTX));
-        assert_eq!((defaults.n_batch(), defaults.n_ubatch()), (N_BATCH, N_UBATCH));
+        assert_eq!(
+            (defaults.n_batch(), defaults.n_ubatch()),
+            (N_BATCH, N_UBATCH)
+        );
         // n_ctx 0 means "the model's": no explicit length.
-        let from_model = ContextSettings { n_ctx: 0, ..ContextSettings::defaults(8) };
+        let from_model = ContextSettings {
+            n_ctx: 0,
+            ..ContextSettings::defaults(8)
+        };
         assert_eq!(from_model.params().n_ctx(), None);
     }
 }

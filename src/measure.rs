@@ -1,6 +1,8 @@
 //! Measurement helpers: summary statistics, process and device memory, greedy runs.
 
-use llama_cpp::{list_llama_ggml_backend_devices, LlamaBatch, LlamaContext, LlamaSampler, LlamaToken, Result};
+use llama_cpp::{
+    list_llama_ggml_backend_devices, LlamaBatch, LlamaContext, LlamaSampler, LlamaToken, Result,
+};
 use std::time::{Duration, Instant};
 
 /// Mean, sample standard deviation, min and max of a series.
@@ -26,16 +28,30 @@ impl Summary {
             return None;
         }
         let mean = samples.iter().sum::<f64>() / n as f64;
-        let var = if n > 1 { samples.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64 } else { 0.0 };
+        let var = if n > 1 {
+            samples.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64
+        } else {
+            0.0
+        };
         let min = samples.iter().copied().fold(f64::INFINITY, f64::min);
         let max = samples.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        Some(Self { n, mean, sd: var.sqrt(), min, max })
+        Some(Self {
+            n,
+            mean,
+            sd: var.sqrt(),
+            min,
+            max,
+        })
     }
 }
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:.2} ± {:.2} (min {:.2}, max {:.2}, n={})", self.mean, self.sd, self.min, self.max, self.n)
+        write!(
+            f,
+            "{:.2} ± {:.2} (min {:.2}, max {:.2}, n={})",
+            self.mean, self.sd, self.min, self.max, self.n
+        )
     }
 }
 
@@ -97,7 +113,10 @@ impl ProcessMemory {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
                 .map_or(0, |kib| kib * 1024)
         };
-        Self { rss: field("VmRSS:"), peak_rss: field("VmHWM:") }
+        Self {
+            rss: field("VmRSS:"),
+            peak_rss: field("VmHWM:"),
+        }
     }
 
     /// Lowers the peak (VmHWM) to the current RSS, so that the next
@@ -130,14 +149,22 @@ impl DeviceFreeMemory {
     pub fn read_all() -> Vec<Self> {
         list_llama_ggml_backend_devices()
             .into_iter()
-            .map(|d| Self { name: d.name, free: d.memory_free as u64, total: d.memory_total as u64 })
+            .map(|d| Self {
+                name: d.name,
+                free: d.memory_free as u64,
+                total: d.memory_total as u64,
+            })
             .collect()
     }
 
     /// Bytes each device lost from `before` to `after`, two readings of
     /// [`read_all`](Self::read_all); negative where memory came back.
     pub fn used_between(before: &[Self], after: &[Self]) -> Vec<(String, i64)> {
-        before.iter().zip(after).map(|(b, a)| (b.name.clone(), b.free as i64 - a.free as i64)).collect()
+        before
+            .iter()
+            .zip(after)
+            .map(|(b, a)| (b.name.clone(), b.free as i64 - a.free as i64))
+            .collect()
     }
 }
 
@@ -177,7 +204,10 @@ impl Generation {
 
     /// Gaps between consecutive tokens, in milliseconds.
     pub fn inter_token_ms(&self) -> Vec<f64> {
-        self.token_times.windows(2).map(|w| (w[1] - w[0]).as_secs_f64() * 1000.0).collect()
+        self.token_times
+            .windows(2)
+            .map(|w| (w[1] - w[0]).as_secs_f64() * 1000.0)
+            .collect()
     }
 }
 
@@ -197,7 +227,12 @@ pub fn generate(
 
 /// [`generate`] for exactly `n_predict` tokens: end-of-generation tokens are
 /// decoded like any other, so comparisons always cover the same length.
-pub fn generate_exact(ctx: &mut LlamaContext<'_>, sampler: &mut LlamaSampler, prompt: &[LlamaToken], n_predict: usize) -> Result<Generation> {
+pub fn generate_exact(
+    ctx: &mut LlamaContext<'_>,
+    sampler: &mut LlamaSampler,
+    prompt: &[LlamaToken],
+    n_predict: usize,
+) -> Result<Generation> {
     generate_inner(ctx, sampler, prompt, n_predict, false, |_| true)
 }
 
@@ -224,7 +259,11 @@ fn generate_inner(
     // decode returns once the GPU has its work; the prompt is done when the GPU is.
     ctx.synchronize();
     let prompt_time = start.elapsed();
-    let first_logits = if prompt.is_empty() { Vec::new() } else { ctx.get_logits_ith(-1)?.to_vec() };
+    let first_logits = if prompt.is_empty() {
+        Vec::new()
+    } else {
+        ctx.get_logits_ith(-1)?.to_vec()
+    };
     let vocab = ctx.model().vocab();
     let mut tokens = Vec::with_capacity(n_predict);
     let mut token_times = Vec::with_capacity(n_predict);
@@ -242,7 +281,13 @@ fn generate_inner(
         pos += 1;
         ctx.decode(&mut batch)?;
     }
-    Ok(Generation { n_prompt: prompt.len(), tokens, prompt_time, token_times, first_logits })
+    Ok(Generation {
+        n_prompt: prompt.len(),
+        tokens,
+        prompt_time,
+        token_times,
+        first_logits,
+    })
 }
 
 #[cfg(test)]

@@ -36,9 +36,11 @@ impl FromStr for CpuMoe {
         if s == "all" {
             return Ok(Self::All);
         }
-        s.parse().map(Self::FirstLayers).map_err(|_| ParseCpuMoeError {
-            value: s.to_owned(),
-        })
+        s.parse()
+            .map(Self::FirstLayers)
+            .map_err(|_| ParseCpuMoeError {
+                value: s.to_owned(),
+            })
     }
 }
 

@@ -174,7 +174,11 @@ pub fn compare(offloaded: &ConfigReport, baseline: &ConfigReport) -> Comparison 
     let first_divergence = a.tokens.iter().zip(&b.tokens).position(|(x, y)| x != y);
     let same_shape = a.first_logits.len() == b.first_logits.len() && !a.first_logits.is_empty();
     let max_delta = same_shape.then(|| {
-        let deltas = a.first_logits.iter().zip(&b.first_logits).map(|(x, y)| (x - y).abs());
+        let deltas = a
+            .first_logits
+            .iter()
+            .zip(&b.first_logits)
+            .map(|(x, y)| (x - y).abs());
         deltas.fold(0.0f32, f32::max)
     });
     Comparison {
@@ -215,9 +219,10 @@ pub fn summary(reports: &[ConfigReport], comparison: Option<&Comparison>) -> Str
         );
     }
     if let Some(c) = comparison {
-        let _ = match &c.skipped {
-            Some(reason) => writeln!(out, "comparison skipped: {reason}"),
-            None => writeln!(
+        let _ =
+            match &c.skipped {
+                Some(reason) => writeln!(out, "comparison skipped: {reason}"),
+                None => writeln!(
                 out,
                 "quality: greedy tokens identical for {} of {} ({}), max |Δ logit| of the first \
                  token {}",
@@ -227,7 +232,7 @@ pub fn summary(reports: &[ConfigReport], comparison: Option<&Comparison>) -> Str
                     .map_or("no divergence".to_owned(), |p| format!("first divergence at {p}")),
                 c.max_abs_logit_delta_first_token.map_or("n/a".to_owned(), |d| format!("{d:.3e}"))
             ),
-        };
+            };
     }
     out
 }
@@ -298,23 +303,32 @@ mod tests {
 
         let mut no_greedy = config("n", &[], &[]);
         no_greedy.greedy = None;
-        assert_eq!(compare(&a, &no_greedy).skipped.as_deref(), Some("no greedy runs"));
+        assert_eq!(
+            compare(&a, &no_greedy).skipped.as_deref(),
+            Some("no greedy runs")
+        );
     }
 
     #[test]
     fn summary_sums_buffers_per_side_and_states_the_quality() {
         let a = config("--cpu-moe", &[1, 2, 3, 4], &[0.5]);
         let b = config("no offload", &[1, 2, 9, 4], &[0.0]);
-        let text = summary(&[a, b], Some(&Comparison {
-            skipped: None,
-            greedy_tokens_compared: 4,
-            first_divergence: Some(2),
-            max_abs_logit_delta_first_token: Some(0.5),
-        }));
+        let text = summary(
+            &[a, b],
+            Some(&Comparison {
+                skipped: None,
+                greedy_tokens_compared: 4,
+                first_divergence: Some(2),
+                max_abs_logit_delta_first_token: Some(0.5),
+            }),
+        );
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "");
         assert!(lines[1].starts_with("configuration"), "{text}");
-        assert!(lines[2].contains("11.0 ± 1.4") && lines[2].contains("n/a"), "{text}");
+        assert!(
+            lines[2].contains("11.0 ± 1.4") && lines[2].contains("n/a"),
+            "{text}"
+        );
         let memory = "GPU buffers 5 MiB, host buffers 8 MiB, peak RSS 100 MiB";
         assert!(lines[4].contains(memory), "{text}");
         assert_eq!(
@@ -323,6 +337,9 @@ mod tests {
              of the first token 5.000e-1"
         );
         let skipped = summary(&[], Some(&Comparison::skipped("too big")));
-        assert!(skipped.ends_with("comparison skipped: too big\n"), "{skipped}");
+        assert!(
+            skipped.ends_with("comparison skipped: too big\n"),
+            "{skipped}"
+        );
     }
 }

@@ -35,7 +35,10 @@ mod tests {
         std::fs::write(&path, b"abc").unwrap();
         let mut seen = 0;
         let digest = sha256_file(&path, |n| seen += n).unwrap();
-        assert_eq!(digest, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            digest,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(seen, 3);
         let big = vec![b'a'; 9 << 20];
         std::fs::write(&path, &big).unwrap();

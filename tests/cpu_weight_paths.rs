@@ -14,7 +14,10 @@
 //! Q4_0 (AMX where compiled, else repack on AVX2) and a Q4_0 MoE, whose
 //! experts (`mul_mat_id`, which AMX does not take) are repacked everywhere.
 
-use llama_cpp::{sys, AddBos, BufferMemory, LlamaBackend, LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, LlamaToken, LoadMode};
+use llama_cpp::{
+    sys, AddBos, BufferMemory, LlamaBackend, LlamaContextParams, LlamaModel, LlamaModelParams,
+    LlamaSampler, LlamaToken, LoadMode,
+};
 use llama_cpp_rs_moe::measure::generate_exact;
 use llama_cpp_rs_moe::models::{dense_test_model, moe_test_model, require};
 use std::collections::BTreeSet;
@@ -31,7 +34,11 @@ fn is_extra(buffer_type: &str) -> bool {
     !matches!(buffer_type, "CPU" | "CPU_Mapped")
 }
 
-fn generate(backend: &LlamaBackend, path: &Path, extra_buffer_types: bool) -> (Vec<Vec<LlamaToken>>, BTreeSet<String>) {
+fn generate(
+    backend: &LlamaBackend,
+    path: &Path,
+    extra_buffer_types: bool,
+) -> (Vec<Vec<LlamaToken>>, BTreeSet<String>) {
     let params = LlamaModelParams::default()
         .with_load_mode(LoadMode::Read)
         .with_n_gpu_layers(0)
@@ -57,8 +64,13 @@ fn generate(backend: &LlamaBackend, path: &Path, extra_buffer_types: bool) -> (V
         .iter()
         .map(|prompt| {
             ctx.clear_kv_cache();
-            let tokens = model.vocab().tokenize(prompt, AddBos::Always, false).unwrap();
-            generate_exact(&mut ctx, &mut LlamaSampler::greedy(), &tokens, N_PREDICT).unwrap().tokens
+            let tokens = model
+                .vocab()
+                .tokenize(prompt, AddBos::Always, false)
+                .unwrap();
+            generate_exact(&mut ctx, &mut LlamaSampler::greedy(), &tokens, N_PREDICT)
+                .unwrap()
+                .tokens
         })
         .collect();
     (outputs, used)
@@ -68,7 +80,8 @@ fn generate(backend: &LlamaBackend, path: &Path, extra_buffer_types: bool) -> (V
 /// quantizer (the registries ship no Q4_0 model small enough).
 fn q4_0_copy(source: &Path, name: &str) -> PathBuf {
     // LLAMA_TEST_TMPDIR for a test binary run on another machine (scripts/gpu).
-    let dir = std::env::var_os("LLAMA_TEST_TMPDIR").map_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")), PathBuf::from);
+    let dir = std::env::var_os("LLAMA_TEST_TMPDIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")), PathBuf::from);
     std::fs::create_dir_all(&dir).unwrap();
     let output = dir.join(name);
     if output.is_file() {
@@ -85,18 +98,29 @@ fn q4_0_copy(source: &Path, name: &str) -> PathBuf {
     // SAFETY: both paths are NUL-terminated and outlive the call; `params`
     // is a valid struct whose pointer fields are the defaults' NULLs. The
     // quantizer catches its own exceptions and returns non-zero.
-    let status = unsafe { sys::llama_model_quantize(input_c.as_ptr(), partial_c.as_ptr(), &params) };
-    assert_eq!(status, 0, "llama_model_quantize {} -> Q4_0 failed", source.display());
+    let status =
+        unsafe { sys::llama_model_quantize(input_c.as_ptr(), partial_c.as_ptr(), &params) };
+    assert_eq!(
+        status,
+        0,
+        "llama_model_quantize {} -> Q4_0 failed",
+        source.display()
+    );
     std::fs::rename(&partial, &output).unwrap();
     output
 }
 
 fn yes_no(value: bool) -> &'static str {
-    if value { "yes" } else { "no" }
+    if value {
+        "yes"
+    } else {
+        "no"
+    }
 }
 
 fn cpu_has_amx() -> bool {
-    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| info.split_whitespace().any(|flag| flag == "amx_tile"))
+    std::fs::read_to_string("/proc/cpuinfo")
+        .is_ok_and(|info| info.split_whitespace().any(|flag| flag == "amx_tile"))
 }
 
 #[test]
@@ -113,7 +137,10 @@ fn every_cpu_weight_path_decodes_the_same_tokens() {
     let mut covered = BTreeSet::new();
     for (name, path) in &models {
         let (plain, plain_buffers) = generate(&backend, path, false);
-        assert!(plain_buffers.is_empty(), "{name}: extra buffer types off, yet weights in {plain_buffers:?}");
+        assert!(
+            plain_buffers.is_empty(),
+            "{name}: extra buffer types off, yet weights in {plain_buffers:?}"
+        );
         assert!(plain.iter().all(|tokens| tokens.len() == N_PREDICT));
         let (extra, used) = generate(&backend, path, true);
         for ((prompt, expected), got) in PROMPTS.iter().zip(&plain).zip(&extra) {
@@ -124,9 +151,18 @@ fn every_cpu_weight_path_decodes_the_same_tokens() {
     }
 
     // SAFETY: plain queries of compile-time and cpuid facts.
-    let (amx_compiled, avx2) = unsafe { (sys::ggml_cpu_has_amx_int8() != 0, sys::ggml_cpu_has_avx2() != 0) };
+    let (amx_compiled, avx2) = unsafe {
+        (
+            sys::ggml_cpu_has_amx_int8() != 0,
+            sys::ggml_cpu_has_avx2() != 0,
+        )
+    };
     let amx_flags = cpu_has_amx();
-    let covered_list = if covered.is_empty() { "none".to_owned() } else { covered.iter().cloned().collect::<Vec<_>>().join(", ") };
+    let covered_list = if covered.is_empty() {
+        "none".to_owned()
+    } else {
+        covered.iter().cloned().collect::<Vec<_>>().join(", ")
+    };
     // Straight to stderr, past the test harness's capture: the CI log shows
     // what each machine covered.
     writeln!(
@@ -140,12 +176,21 @@ fn every_cpu_weight_path_decodes_the_same_tokens() {
     // The paths this CPU and build must have taken: a run that silently fell
     // back to plain buffers would compare plain with plain.
     if avx2 {
-        assert!(covered.contains("CPU_REPACK"), "AVX2 CPU: the Q4_0 MoE experts must be repacked, got {covered:?}");
+        assert!(
+            covered.contains("CPU_REPACK"),
+            "AVX2 CPU: the Q4_0 MoE experts must be repacked, got {covered:?}"
+        );
     }
     if amx_compiled && amx_flags {
-        assert!(covered.contains("AMX"), "AMX compiled and present: Q4_0/Q4_1 weights must use it, got {covered:?}");
+        assert!(
+            covered.contains("AMX"),
+            "AMX compiled and present: Q4_0/Q4_1 weights must use it, got {covered:?}"
+        );
     }
     if !amx_compiled {
-        assert!(!covered.contains("AMX"), "AMX buffers without AMX compiled: {covered:?}");
+        assert!(
+            !covered.contains("AMX"),
+            "AMX buffers without AMX compiled: {covered:?}"
+        );
     }
 }

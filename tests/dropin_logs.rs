@@ -47,5 +47,8 @@ fn logs_are_forwarded_to_log_or_dropped() {
 
     send_logs_to_tracing(LogOptions::default());
     let lines = lines_while_loading();
-    assert!(lines.iter().any(|l| l.contains("llama_model_loader")), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("llama_model_loader")),
+        "{lines:#?}"
+    );
 }

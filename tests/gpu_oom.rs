@@ -8,19 +8,24 @@
 //! llama.cpp cannot allocate the next one.
 
 use llama_cpp::{
-    list_llama_ggml_backend_devices, LlamaBackend, LlamaBackendDeviceType, LlamaContextParams, LlamaError, LlamaModel,
-    LlamaModelParams, LoadMode,
+    list_llama_ggml_backend_devices, LlamaBackend, LlamaBackendDeviceType, LlamaContextParams,
+    LlamaError, LlamaModel, LlamaModelParams, LoadMode,
 };
 use std::num::NonZeroU32;
 
 #[test]
 #[ignore = "needs a GPU and LLAMA_OOM_MODEL; run by scripts/gpu/run.sh gpu-checks"]
 fn gpu_out_of_memory_is_an_error() {
-    let path = std::env::var_os("LLAMA_OOM_MODEL").expect("set LLAMA_OOM_MODEL to a model of several GiB");
-    let gpu = list_llama_ggml_backend_devices().into_iter().find(|d| d.device_type == LlamaBackendDeviceType::Gpu);
+    let path =
+        std::env::var_os("LLAMA_OOM_MODEL").expect("set LLAMA_OOM_MODEL to a model of several GiB");
+    let gpu = list_llama_ggml_backend_devices()
+        .into_iter()
+        .find(|d| d.device_type == LlamaBackendDeviceType::Gpu);
     let gpu = gpu.expect("this test needs a GPU build on a GPU machine");
     let backend = LlamaBackend::init().unwrap();
-    let params = LlamaModelParams::default().with_n_gpu_layers(999).with_load_mode(LoadMode::Read);
+    let params = LlamaModelParams::default()
+        .with_n_gpu_layers(999)
+        .with_load_mode(LoadMode::Read);
 
     // A context far larger than any GPU: tens of millions of KV cells.
     let model = LlamaModel::load_from_file(&backend, &path, &params).unwrap();
@@ -30,7 +35,12 @@ fn gpu_out_of_memory_is_an_error() {
         other => panic!("expected ContextCreate, got {other:?}"),
     }
     // A normal context still works afterwards.
-    assert!(model.new_context(&backend, LlamaContextParams::default().with_n_ctx(NonZeroU32::new(512))).is_ok());
+    assert!(model
+        .new_context(
+            &backend,
+            LlamaContextParams::default().with_n_ctx(NonZeroU32::new(512))
+        )
+        .is_ok());
 
     // Models until VRAM is full: the first that does not fit is an error.
     let mut models = vec![model];
@@ -40,7 +50,11 @@ fn gpu_out_of_memory_is_an_error() {
             Ok(model) => models.push(model),
             Err(err) => break err,
         }
-        assert!(models.len() as u64 <= limit as u64, "{} copies loaded and VRAM never ran out", models.len());
+        assert!(
+            models.len() as u64 <= limit as u64,
+            "{} copies loaded and VRAM never ran out",
+            models.len()
+        );
     };
     eprintln!("copy {} did not fit: {err}", models.len() + 1);
     assert!(matches!(err, LlamaError::ModelLoad { .. }), "{err:?}");

@@ -15,7 +15,10 @@
 //! offload); GPU kernels round differently per kernel, and the GPU-vs-host
 //! comparison is reported by `moe_offload --compare` instead.
 
-use llama_cpp::{AddBos, LlamaBackend, LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, LlamaToken, LoadMode};
+use llama_cpp::{
+    AddBos, LlamaBackend, LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler,
+    LlamaToken, LoadMode,
+};
 use llama_cpp_rs_moe::measure::generate_exact;
 use llama_cpp_rs_moe::models::{dense_test_model, moe_test_model, require};
 use std::num::NonZeroU32;
@@ -29,18 +32,30 @@ const PROMPTS: [&str; 4] = [
 ];
 const N_PREDICT: usize = 32;
 
-fn greedy_outputs(backend: &LlamaBackend, path: &Path, params: &LlamaModelParams) -> Vec<Vec<LlamaToken>> {
+fn greedy_outputs(
+    backend: &LlamaBackend,
+    path: &Path,
+    params: &LlamaModelParams,
+) -> Vec<Vec<LlamaToken>> {
     let model = LlamaModel::load_from_file(backend, path, params).expect("model loads");
-    let ctx_params =
-        LlamaContextParams::default().with_n_ctx(NonZeroU32::new(256)).with_n_threads(2).with_n_threads_batch(2).with_op_offload(false);
+    let ctx_params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(256))
+        .with_n_threads(2)
+        .with_n_threads_batch(2)
+        .with_op_offload(false);
     let mut ctx = model.new_context(backend, ctx_params).expect("context");
     PROMPTS
         .iter()
         .map(|prompt| {
             ctx.clear_kv_cache();
-            let tokens = model.vocab().tokenize(prompt, AddBos::Always, false).unwrap();
+            let tokens = model
+                .vocab()
+                .tokenize(prompt, AddBos::Always, false)
+                .unwrap();
             let mut sampler = LlamaSampler::greedy();
-            generate_exact(&mut ctx, &mut sampler, &tokens, N_PREDICT).unwrap().tokens
+            generate_exact(&mut ctx, &mut sampler, &tokens, N_PREDICT)
+                .unwrap()
+                .tokens
         })
         .collect()
 }
@@ -50,7 +65,9 @@ fn moe_matches_dense_with_experts_anywhere() {
     let backend = LlamaBackend::init().unwrap();
     let dense = require(dense_test_model());
     let moe = require(moe_test_model());
-    let base = LlamaModelParams::default().with_load_mode(LoadMode::Read).with_n_gpu_layers(0);
+    let base = LlamaModelParams::default()
+        .with_load_mode(LoadMode::Read)
+        .with_n_gpu_layers(0);
 
     let reference = greedy_outputs(&backend, &dense, &base);
     assert!(reference.iter().all(|tokens| tokens.len() == N_PREDICT));
@@ -59,7 +76,10 @@ fn moe_matches_dense_with_experts_anywhere() {
 
     let model = LlamaModel::load_from_file(&backend, &moe, &base).unwrap();
     let n_layer = model.n_layer() as usize;
-    assert!(model.n_expert() >= 2 && model.n_expert_used() == 1, "test MoE must be top-1 over several experts");
+    assert!(
+        model.n_expert() >= 2 && model.n_expert_used() == 1,
+        "test MoE must be top-1 over several experts"
+    );
     drop(model);
 
     let mut configurations = vec![
@@ -67,7 +87,10 @@ fn moe_matches_dense_with_experts_anywhere() {
         ("moe --cpu-moe".to_owned(), base.clone().with_cpu_moe_all()),
     ];
     for k in [1, n_layer / 2, n_layer, n_layer + 5] {
-        configurations.push((format!("moe --n-cpu-moe {k}"), base.clone().with_n_cpu_moe(k)));
+        configurations.push((
+            format!("moe --n-cpu-moe {k}"),
+            base.clone().with_n_cpu_moe(k),
+        ));
     }
     for (name, params) in configurations {
         let outputs = greedy_outputs(&backend, &moe, &params);

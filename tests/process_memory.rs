@@ -19,11 +19,23 @@ fn reset_peak_forgets_memory_freed_before_the_reset() {
     std::hint::black_box(&block);
     drop(block);
     let freed = ProcessMemory::read();
-    assert!(holding.rss >= BLOCK as u64, "the touched block is resident: {holding:?}");
-    assert!(freed.rss + HALF_BLOCK < holding.rss, "the allocator returned the block: {freed:?} after {holding:?}");
-    assert!(freed.peak_rss >= BLOCK as u64, "before the reset the peak includes the block: {freed:?}");
+    assert!(
+        holding.rss >= BLOCK as u64,
+        "the touched block is resident: {holding:?}"
+    );
+    assert!(
+        freed.rss + HALF_BLOCK < holding.rss,
+        "the allocator returned the block: {freed:?} after {holding:?}"
+    );
+    assert!(
+        freed.peak_rss >= BLOCK as u64,
+        "before the reset the peak includes the block: {freed:?}"
+    );
 
-    assert!(ProcessMemory::reset_peak(), "/proc/self/clear_refs is writable on Linux");
+    assert!(
+        ProcessMemory::reset_peak(),
+        "/proc/self/clear_refs is writable on Linux"
+    );
     let reset = ProcessMemory::read();
     assert!(
         reset.peak_rss + HALF_BLOCK < holding.rss,

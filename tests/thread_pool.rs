@@ -1,24 +1,40 @@
 //! The CPU thread-pool policy changes how worker threads live, never what
 //! they compute; a context keeps its pool when it moves between threads.
 
-use llama_cpp::{AddBos, CpuThreadPool, LlamaBackend, LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, LlamaToken};
+use llama_cpp::{
+    AddBos, CpuThreadPool, LlamaBackend, LlamaContextParams, LlamaModel, LlamaModelParams,
+    LlamaSampler, LlamaToken,
+};
 use llama_cpp_rs_moe::measure::generate_exact;
 use llama_cpp_rs_moe::models::{dense_test_model, require};
 use std::num::NonZeroU32;
 
 const PROMPTS: [&str; 2] = ["The capital of France is", "def fibonacci(n):"];
 
-fn greedy(model: &LlamaModel, backend: &LlamaBackend, pool: CpuThreadPool, on_other_thread: bool) -> Vec<Vec<LlamaToken>> {
-    let params =
-        LlamaContextParams::default().with_n_ctx(NonZeroU32::new(128)).with_n_threads(2).with_n_threads_batch(2).with_cpu_thread_pool(pool);
+fn greedy(
+    model: &LlamaModel,
+    backend: &LlamaBackend,
+    pool: CpuThreadPool,
+    on_other_thread: bool,
+) -> Vec<Vec<LlamaToken>> {
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(128))
+        .with_n_threads(2)
+        .with_n_threads_batch(2)
+        .with_cpu_thread_pool(pool);
     let mut ctx = model.new_context(backend, params).expect("context");
     let mut run = move || {
         PROMPTS
             .iter()
             .map(|prompt| {
                 ctx.clear_kv_cache();
-                let tokens = model.vocab().tokenize(prompt, AddBos::Always, false).unwrap();
-                generate_exact(&mut ctx, &mut LlamaSampler::greedy(), &tokens, 24).unwrap().tokens
+                let tokens = model
+                    .vocab()
+                    .tokenize(prompt, AddBos::Always, false)
+                    .unwrap();
+                generate_exact(&mut ctx, &mut LlamaSampler::greedy(), &tokens, 24)
+                    .unwrap()
+                    .tokens
             })
             .collect()
     };
@@ -32,12 +48,23 @@ fn greedy(model: &LlamaModel, backend: &LlamaBackend, pool: CpuThreadPool, on_ot
 #[test]
 fn pool_policies_compute_the_same_tokens() {
     let backend = LlamaBackend::init().unwrap();
-    let model =
-        LlamaModel::load_from_file(&backend, require(dense_test_model()), &LlamaModelParams::default().with_n_gpu_layers(0)).unwrap();
+    let model = LlamaModel::load_from_file(
+        &backend,
+        require(dense_test_model()),
+        &LlamaModelParams::default().with_n_gpu_layers(0),
+    )
+    .unwrap();
     let per_graph = greedy(&model, &backend, CpuThreadPool::PerGraph, false);
     assert!(per_graph.iter().all(|tokens| tokens.len() == 24) && per_graph[0] != per_graph[1]);
-    assert_eq!(greedy(&model, &backend, CpuThreadPool::PerContext, false), per_graph);
-    assert_eq!(greedy(&model, &backend, CpuThreadPool::PerContext, true), per_graph, "context moved to another thread with its pool");
+    assert_eq!(
+        greedy(&model, &backend, CpuThreadPool::PerContext, false),
+        per_graph
+    );
+    assert_eq!(
+        greedy(&model, &backend, CpuThreadPool::PerContext, true),
+        per_graph,
+        "context moved to another thread with its pool"
+    );
 }
 
 /// Small enough for valgrind (`scripts/memcheck.sh`): a pool is created,
@@ -46,15 +73,34 @@ fn pool_policies_compute_the_same_tokens() {
 #[test]
 fn pool_lifecycle_one_decode() {
     let backend = LlamaBackend::init().unwrap();
-    let model = LlamaModel::load_from_file(&backend, require(dense_test_model()), &LlamaModelParams::default().with_n_gpu_layers(0)).unwrap();
-    let tokens = model.vocab().tokenize("Hello", AddBos::Always, false).unwrap();
-    for (pool, on_other_thread) in [(CpuThreadPool::PerContext, false), (CpuThreadPool::PerGraph, false), (CpuThreadPool::PerContext, true)] {
-        let params = LlamaContextParams::default().with_n_ctx(NonZeroU32::new(32)).with_n_threads(2).with_n_threads_batch(2).with_cpu_thread_pool(pool);
+    let model = LlamaModel::load_from_file(
+        &backend,
+        require(dense_test_model()),
+        &LlamaModelParams::default().with_n_gpu_layers(0),
+    )
+    .unwrap();
+    let tokens = model
+        .vocab()
+        .tokenize("Hello", AddBos::Always, false)
+        .unwrap();
+    for (pool, on_other_thread) in [
+        (CpuThreadPool::PerContext, false),
+        (CpuThreadPool::PerGraph, false),
+        (CpuThreadPool::PerContext, true),
+    ] {
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(32))
+            .with_n_threads(2)
+            .with_n_threads_batch(2)
+            .with_cpu_thread_pool(pool);
         let mut ctx = model.new_context(&backend, params).unwrap();
         let mut batch = llama_cpp::LlamaBatch::new(tokens.len(), 1);
         batch.add_sequence(&tokens, 0, false).unwrap();
         ctx.decode(&mut batch).unwrap();
-        assert_eq!(ctx.get_logits_ith(-1).unwrap().len(), model.n_vocab() as usize);
+        assert_eq!(
+            ctx.get_logits_ith(-1).unwrap().len(),
+            model.n_vocab() as usize
+        );
         if on_other_thread {
             std::thread::scope(|scope| scope.spawn(move || drop(ctx)).join().unwrap());
         }

@@ -14,17 +14,40 @@ fn threads() -> usize {
 #[test]
 fn workers_live_exactly_as_long_as_their_context() {
     let backend = LlamaBackend::init().unwrap();
-    let model = LlamaModel::load_from_file(&backend, require(dense_test_model()), &LlamaModelParams::default().with_n_gpu_layers(0)).unwrap();
-    let params = |pool| LlamaContextParams::default().with_n_ctx(NonZeroU32::new(32)).with_n_threads(2).with_n_threads_batch(4).with_cpu_thread_pool(pool);
+    let model = LlamaModel::load_from_file(
+        &backend,
+        require(dense_test_model()),
+        &LlamaModelParams::default().with_n_gpu_layers(0),
+    )
+    .unwrap();
+    let params = |pool| {
+        LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(32))
+            .with_n_threads(2)
+            .with_n_threads_batch(4)
+            .with_cpu_thread_pool(pool)
+    };
 
     let before = threads();
-    let ctx = model.new_context(&backend, params(CpuThreadPool::PerContext)).unwrap();
+    let ctx = model
+        .new_context(&backend, params(CpuThreadPool::PerContext))
+        .unwrap();
     // One pool for both thread counts: the calling thread plus max(2, 4) - 1 workers.
-    assert_eq!(threads(), before + 3, "a pool of 4 threads starts 3 workers");
+    assert_eq!(
+        threads(),
+        before + 3,
+        "a pool of 4 threads starts 3 workers"
+    );
     drop(ctx);
     assert_eq!(threads(), before, "dropping the context joins its workers");
 
-    let ctx = model.new_context(&backend, params(CpuThreadPool::PerGraph)).unwrap();
-    assert_eq!(threads(), before, "ggml's per-graph pool starts nothing up front");
+    let ctx = model
+        .new_context(&backend, params(CpuThreadPool::PerGraph))
+        .unwrap();
+    assert_eq!(
+        threads(),
+        before,
+        "ggml's per-graph pool starts nothing up front"
+    );
     drop(ctx);
 }

@@ -16,7 +16,9 @@ fn params() -> &'static [LlamaModelParams] {
         vec![
             LlamaModelParams::default(),
             LlamaModelParams::default().with_cpu_moe_all(),
-            LlamaModelParams::default().with_n_gpu_layers(3).with_n_cpu_moe(7),
+            LlamaModelParams::default()
+                .with_n_gpu_layers(3)
+                .with_n_cpu_moe(7),
             // The largest count: `n_layer + 1 - n_gpu_layers` at its extreme.
             LlamaModelParams::default().with_n_gpu_layers(u32::MAX),
         ]

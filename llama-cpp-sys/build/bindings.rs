@@ -10,9 +10,15 @@ use crate::source::LlamaSource;
 pub fn generate(source: &LlamaSource) {
     // One translation unit through the include path, as a C user sees it;
     // passing the headers one by one redefines what they include.
-    let wrapper = ["llama.h", "ggml.h", "ggml-backend.h", "ggml-cpu.h", "gguf.h"]
-        .map(|header| format!("#include \"{header}\"\n"))
-        .concat();
+    let wrapper = [
+        "llama.h",
+        "ggml.h",
+        "ggml-backend.h",
+        "ggml-cpu.h",
+        "gguf.h",
+    ]
+    .map(|header| format!("#include \"{header}\"\n"))
+    .concat();
     let bindings = bindgen::Builder::default()
         .header_contents("llama_cpp_sys_wrapper.h", &wrapper)
         .clang_arg(format!("-I{}", source.path("include").display()))
@@ -43,5 +49,7 @@ pub fn generate(source: &LlamaSource) {
              or set LIBCLANG_PATH to the folder holding libclang.so. Without the feature the committed bindings are used."
         ))
     });
-    bindings.write_to_file(crate::out_dir().join("bindings.rs")).expect("write bindings to OUT_DIR");
+    bindings
+        .write_to_file(crate::out_dir().join("bindings.rs"))
+        .expect("write bindings to OUT_DIR");
 }

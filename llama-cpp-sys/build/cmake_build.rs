@@ -65,16 +65,20 @@ pub fn build(source: &LlamaSource) -> NativeBuild {
         // commit of the repository around it. LLAMA_CPP_LIB_DIR builds are
         // checked against these (build/version.rs).
         let commit = &crate::source::LLAMA_CPP_COMMIT[..7];
-        config
-            .define("LLAMA_BUILD_COMMIT", commit)
-            .define("LLAMA_BUILD_NUMBER", crate::source::LLAMA_CPP_BUILD_NUMBER.to_string());
+        config.define("LLAMA_BUILD_COMMIT", commit).define(
+            "LLAMA_BUILD_NUMBER",
+            crate::source::LLAMA_CPP_BUILD_NUMBER.to_string(),
+        );
     }
     cpu::configure(&mut config);
     if feature("cuda") {
         cuda::configure(&mut config);
     }
     let install_dir = config.build();
-    NativeBuild { lib_dir: install_dir.join("lib"), shared }
+    NativeBuild {
+        lib_dir: install_dir.join("lib"),
+        shared,
+    }
 }
 
 fn check_cmake_installed() {

@@ -12,10 +12,15 @@ const FALLBACK_ARCHITECTURES: &str = "80-virtual";
 /// The toolkit root: CUDA_HOME, CUDA_PATH, CUDA_ROOT, CUDA_TOOLKIT_ROOT_DIR,
 /// then the folder above the `nvcc` found on PATH.
 pub fn toolkit_root() -> PathBuf {
-    let from_env = ["CUDA_HOME", "CUDA_PATH", "CUDA_ROOT", "CUDA_TOOLKIT_ROOT_DIR"]
-        .into_iter()
-        .find_map(env)
-        .map(PathBuf::from);
+    let from_env = [
+        "CUDA_HOME",
+        "CUDA_PATH",
+        "CUDA_ROOT",
+        "CUDA_TOOLKIT_ROOT_DIR",
+    ]
+    .into_iter()
+    .find_map(env)
+    .map(PathBuf::from);
     let root = from_env.or_else(nvcc_on_path_root).unwrap_or_else(|| {
         fail(
             "the `cuda` feature needs the CUDA toolkit, and nvcc was not found.\n\
@@ -24,7 +29,10 @@ pub fn toolkit_root() -> PathBuf {
         )
     });
     if !root.join("bin/nvcc").is_file() {
-        fail(&format!("no bin/nvcc under the CUDA toolkit root {}; check CUDA_HOME / CUDA_PATH.", root.display()));
+        fail(&format!(
+            "no bin/nvcc under the CUDA toolkit root {}; check CUDA_HOME / CUDA_PATH.",
+            root.display()
+        ));
     }
     root
 }
@@ -43,7 +51,11 @@ fn architectures() -> String {
     if let Some(archs) = env("CMAKE_CUDA_ARCHITECTURES") {
         return archs;
     }
-    let gpu_visible = Command::new("nvidia-smi").arg("-L").output().map(|out| out.status.success()).unwrap_or(false);
+    let gpu_visible = Command::new("nvidia-smi")
+        .arg("-L")
+        .output()
+        .map(|out| out.status.success())
+        .unwrap_or(false);
     if gpu_visible {
         return "native".into();
     }
@@ -67,9 +79,16 @@ pub fn configure(config: &mut cmake::Config) {
 /// Folders holding libcudart, libcublas and the driver stub.
 pub fn library_dirs() -> Vec<PathBuf> {
     let root = toolkit_root();
-    ["lib64", "lib", "lib64/stubs", "lib/stubs", "targets/x86_64-linux/lib", "targets/sbsa-linux/lib"]
-        .into_iter()
-        .map(|sub| root.join(sub))
-        .filter(|dir| dir.is_dir())
-        .collect()
+    [
+        "lib64",
+        "lib",
+        "lib64/stubs",
+        "lib/stubs",
+        "targets/x86_64-linux/lib",
+        "targets/sbsa-linux/lib",
+    ]
+    .into_iter()
+    .map(|sub| root.join(sub))
+    .filter(|dir| dir.is_dir())
+    .collect()
 }

@@ -35,7 +35,10 @@ pub fn prebuilt(lib_dir: PathBuf) -> NativeBuild {
 }
 
 pub fn emit(native: &NativeBuild) {
-    println!("cargo:rustc-link-search=native={}", native.lib_dir.display());
+    println!(
+        "cargo:rustc-link-search=native={}",
+        native.lib_dir.display()
+    );
     let kind = if native.shared { "dylib" } else { "static" };
     // Dependents before dependencies: static archives resolve left to right.
     for lib in ggml_libraries(native) {
@@ -45,7 +48,10 @@ pub fn emit(native: &NativeBuild) {
         // Lets examples and tests run without LD_LIBRARY_PATH. Only this
         // crate's own artifacts see rustc-link-arg; dependents get the same
         // path through DEP_LLAMA_LIB_DIR (the workspace root build.rs uses it).
-        println!("cargo:rustc-link-arg=-Wl,-rpath,{}", native.lib_dir.display());
+        println!(
+            "cargo:rustc-link-arg=-Wl,-rpath,{}",
+            native.lib_dir.display()
+        );
     } else {
         link_system_libraries();
     }
@@ -56,11 +62,18 @@ fn ggml_libraries(native: &NativeBuild) -> Vec<&'static str> {
     let has = |name: &str| {
         ["a", "so", "dylib", "lib"].iter().any(|ext| {
             let prefix = if *ext == "lib" { "" } else { "lib" };
-            native.lib_dir.join(format!("{prefix}{name}.{ext}")).is_file()
+            native
+                .lib_dir
+                .join(format!("{prefix}{name}.{ext}"))
+                .is_file()
         })
     };
     // A prebuilt folder may hold backends we did not ask for; link what is there.
-    for (backend, wanted) in [("ggml-cuda", feature("cuda")), ("ggml-rpc", feature("rpc")), ("ggml-blas", false)] {
+    for (backend, wanted) in [
+        ("ggml-cuda", feature("cuda")),
+        ("ggml-rpc", feature("rpc")),
+        ("ggml-blas", false),
+    ] {
         if wanted || has(backend) {
             libs.push(backend);
         }

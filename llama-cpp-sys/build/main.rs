@@ -38,7 +38,10 @@ pub fn feature(name: &str) -> bool {
 
 /// Stops the build with a message that says what to do.
 pub fn fail(message: &str) -> ! {
-    eprintln!("\nllama-cpp-sys build error:\n  {}\n", message.replace('\n', "\n  "));
+    eprintln!(
+        "\nllama-cpp-sys build error:\n  {}\n",
+        message.replace('\n', "\n  ")
+    );
     std::process::exit(1);
 }
 

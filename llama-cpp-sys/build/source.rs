@@ -23,10 +23,18 @@ impl LlamaSource {
     pub fn locate(headers_only: bool) -> Self {
         let (root, vendored) = match env("LLAMA_CPP_SRC_DIR") {
             Some(dir) => (PathBuf::from(dir), false),
-            None => (Path::new(env!("CARGO_MANIFEST_DIR")).join("llama.cpp"), true),
+            None => (
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("llama.cpp"),
+                true,
+            ),
         };
         let needed: &[&str] = if headers_only {
-            &["include/llama.h", "ggml/include/ggml.h", "src/llama-model.h", "src/llama-context.h"]
+            &[
+                "include/llama.h",
+                "ggml/include/ggml.h",
+                "src/llama-model.h",
+                "src/llama-context.h",
+            ]
         } else {
             &["include/llama.h", "CMakeLists.txt"]
         };
@@ -45,7 +53,12 @@ impl LlamaSource {
         let tracked: &[&str] = if headers_only {
             &["include/llama.h", "ggml/include"]
         } else {
-            &["CMakeLists.txt", "ggml/CMakeLists.txt", "include/llama.h", "ggml/include"]
+            &[
+                "CMakeLists.txt",
+                "ggml/CMakeLists.txt",
+                "include/llama.h",
+                "ggml/include",
+            ]
         };
         for tracked in tracked {
             println!("cargo:rerun-if-changed={}", root.join(tracked).display());

@@ -5,10 +5,17 @@ use std::ffi::CString;
 use std::path::PathBuf;
 
 fn test_model() -> PathBuf {
-    let path = std::env::var_os("LLAMA_TEST_MODEL").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct.Q4_1.gguf")
-    });
-    assert!(path.is_file(), "{} is missing: run scripts/bootstrap.sh first", path.display());
+    let path = std::env::var_os("LLAMA_TEST_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        });
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/bootstrap.sh first",
+        path.display()
+    );
     path
 }
 
@@ -20,7 +27,10 @@ fn backend_reports_devices_and_limits() {
         sys::llama_backend_init();
         assert_eq!(sys::llama_max_devices(), 16);
         assert!(sys::llama_max_tensor_buft_overrides() >= 1);
-        assert!(sys::ggml_backend_dev_count() >= 1, "the CPU device is always registered");
+        assert!(
+            sys::ggml_backend_dev_count() >= 1,
+            "the CPU device is always registered"
+        );
         assert!(!sys::ggml_backend_cpu_buffer_type().is_null());
         sys::llama_backend_free();
     }
@@ -40,15 +50,35 @@ fn vocab_only_load_tokenizes_a_string() {
         let model = sys::llama_model_load_from_file(path.as_ptr(), params);
         assert!(!model.is_null(), "vocab-only load failed");
         let vocab = sys::llama_model_get_vocab(model);
-        assert_eq!(sys::llama_vocab_n_tokens(vocab), 49152, "SmolLM2's vocabulary size");
+        assert_eq!(
+            sys::llama_vocab_n_tokens(vocab),
+            49152,
+            "SmolLM2's vocabulary size"
+        );
 
         let mut tokens = vec![0 as sys::llama_token; 16];
-        let n = sys::llama_tokenize(vocab, text.as_ptr().cast(), text.len() as i32, tokens.as_mut_ptr(), tokens.len() as i32, false, false);
+        let n = sys::llama_tokenize(
+            vocab,
+            text.as_ptr().cast(),
+            text.len() as i32,
+            tokens.as_mut_ptr(),
+            tokens.len() as i32,
+            false,
+            false,
+        );
         assert!(n > 0 && n < 16, "tokenize returned {n}");
 
         // Detokenise and get the text back.
         let mut buf = vec![0u8; 64];
-        let len = sys::llama_detokenize(vocab, tokens.as_ptr(), n, buf.as_mut_ptr().cast(), buf.len() as i32, false, false);
+        let len = sys::llama_detokenize(
+            vocab,
+            tokens.as_ptr(),
+            n,
+            buf.as_mut_ptr().cast(),
+            buf.len() as i32,
+            false,
+            false,
+        );
         assert!(len > 0);
         assert_eq!(std::str::from_utf8(&buf[..len as usize]).unwrap(), text);
         sys::llama_model_free(model);

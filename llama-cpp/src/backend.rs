@@ -1,10 +1,10 @@
 //! Process-wide llama.cpp initialisation and log routing.
 
 use crate::sys;
+use std::cell::RefCell;
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_void};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::cell::RefCell;
 use std::sync::Once;
 
 thread_local! {
@@ -88,7 +88,9 @@ impl LlamaBackend {
     /// llama.cpp's description of the CPU features it was built with.
     pub fn system_info(&self) -> String {
         // SAFETY: returns a pointer to a static, NUL-terminated buffer.
-        unsafe { CStr::from_ptr(sys::llama_print_system_info()) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr(sys::llama_print_system_info()) }
+            .to_string_lossy()
+            .into_owned()
     }
 }
 
@@ -114,7 +116,11 @@ pub(crate) fn set_logs_enabled(enabled: bool) {
 /// The log callback handed to llama.cpp. It must never unwind into C: the
 /// body runs under `catch_unwind`, and a panicking logger loses one line.
 #[allow(clippy::unnecessary_cast)] // see LAST_LEVEL
-extern "C" fn forward_log(level: sys::ggml_log_level, text: *const c_char, _user_data: *mut c_void) {
+extern "C" fn forward_log(
+    level: sys::ggml_log_level,
+    text: *const c_char,
+    _user_data: *mut c_void,
+) {
     if text.is_null() {
         return;
     }

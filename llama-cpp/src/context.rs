@@ -48,21 +48,30 @@ unsafe impl Send for LlamaContext<'_> {}
 
 impl LlamaModel {
     /// Creates a context (KV cache and compute buffers) for this model.
-    pub fn new_context(&self, _backend: &LlamaBackend, params: LlamaContextParams) -> Result<LlamaContext<'_>> {
+    pub fn new_context(
+        &self,
+        _backend: &LlamaBackend,
+        params: LlamaContextParams,
+    ) -> Result<LlamaContext<'_>> {
         params.validate()?;
         let thread_pool = match params.cpu_thread_pool {
             // One pool serves both: ggml runs a graph on at most the threads
             // the context asks for, up to the pool's size.
-            CpuThreadPool::PerContext => Some(ThreadPool::new(params.raw.n_threads.max(params.raw.n_threads_batch))?),
+            CpuThreadPool::PerContext => Some(ThreadPool::new(
+                params.raw.n_threads.max(params.raw.n_threads_batch),
+            )?),
             CpuThreadPool::PerGraph => None,
         };
         clear_last_error();
         // SAFETY: the model is valid and outlives the context (borrow); the
         // params struct holds no pointers.
         let raw = unsafe { sys::llama_init_from_model(self.as_ptr(), params.raw) };
-        let raw = NonNull::new(raw).ok_or_else(|| {
-            LlamaError::ContextCreate(take_last_error().unwrap_or_else(|| "llama_init_from_model returned NULL (out of memory?)".into()))
-        })?;
+        let raw =
+            NonNull::new(raw).ok_or_else(|| {
+                LlamaError::ContextCreate(take_last_error().unwrap_or_else(|| {
+                    "llama_init_from_model returned NULL (out of memory?)".into()
+                }))
+            })?;
         // SAFETY: raw is a live context.
         let n_ctx = unsafe { sys::llama_n_ctx(raw.as_ptr()) };
         if let Some(pool) = &thread_pool {
@@ -70,8 +79,19 @@ impl LlamaModel {
             // pool outlives the context (it is dropped after llama_free).
             unsafe { sys::llama_attach_threadpool(raw.as_ptr(), pool.as_ptr(), pool.as_ptr()) };
         }
-        let n_outputs_max = if params.raw.n_outputs_max == 0 { u32::MAX } else { params.raw.n_outputs_max };
-        Ok(LlamaContext { raw, model: self, n_ctx, outputs: Vec::new(), n_outputs_max, thread_pool })
+        let n_outputs_max = if params.raw.n_outputs_max == 0 {
+            u32::MAX
+        } else {
+            params.raw.n_outputs_max
+        };
+        Ok(LlamaContext {
+            raw,
+            model: self,
+            n_ctx,
+            outputs: Vec::new(),
+            n_outputs_max,
+            thread_pool,
+        })
     }
 }
 
@@ -118,7 +138,10 @@ impl<'model> LlamaContext<'model> {
             return Err(LlamaError::Batch("the batch is empty".into()));
         }
         if n_tokens as u32 > self.n_batch() {
-            return Err(LlamaError::Batch(format!("{n_tokens} tokens exceed n_batch {}", self.n_batch())));
+            return Err(LlamaError::Batch(format!(
+                "{n_tokens} tokens exceed n_batch {}",
+                self.n_batch()
+            )));
         }
         if n_tokens as u64 > u64::from(self.n_ubatch()) && !self.causal_attn() {
             // llama.cpp asserts this: without a causal mask every token
@@ -129,9 +152,16 @@ impl<'model> LlamaContext<'model> {
                 self.n_ubatch()
             )));
         }
-        let n_outputs = batch.output_flags().iter().filter(|&&output| output).count();
+        let n_outputs = batch
+            .output_flags()
+            .iter()
+            .filter(|&&output| output)
+            .count();
         if n_outputs as u64 > u64::from(self.n_outputs_max) {
-            return Err(LlamaError::Batch(format!("{n_outputs} tokens ask for logits; n_outputs_max is {}", self.n_outputs_max)));
+            return Err(LlamaError::Batch(format!(
+                "{n_outputs} tokens ask for logits; n_outputs_max is {}",
+                self.n_outputs_max
+            )));
         }
         let vocab = self.model.vocab();
         for &token in batch.tokens() {
@@ -139,7 +169,10 @@ impl<'model> LlamaContext<'model> {
         }
         let needed = batch.max_pos().map_or(0, |p| p as u32 + 1);
         if needed > self.n_ctx {
-            return Err(LlamaError::ContextFull { needed, n_ctx: self.n_ctx });
+            return Err(LlamaError::ContextFull {
+                needed,
+                n_ctx: self.n_ctx,
+            });
         }
         clear_last_error();
         let ctx = self.raw.as_ptr();
@@ -153,10 +186,22 @@ impl<'model> LlamaContext<'model> {
                 self.outputs = batch.output_flags().to_vec();
                 Ok(())
             }
-            1 => Err(LlamaError::ContextFull { needed, n_ctx: self.n_ctx }),
-            2 => Err(LlamaError::Decode { code, reason: "aborted" }),
-            -1 => Err(LlamaError::Decode { code, reason: "invalid input batch (see the log)" }),
-            _ => Err(LlamaError::Decode { code, reason: "error while computing the graph (out of memory?)" }),
+            1 => Err(LlamaError::ContextFull {
+                needed,
+                n_ctx: self.n_ctx,
+            }),
+            2 => Err(LlamaError::Decode {
+                code,
+                reason: "aborted",
+            }),
+            -1 => Err(LlamaError::Decode {
+                code,
+                reason: "invalid input batch (see the log)",
+            }),
+            _ => Err(LlamaError::Decode {
+                code,
+                reason: "error while computing the graph (out of memory?)",
+            }),
         }
     }
 
@@ -187,7 +232,10 @@ impl<'model> LlamaContext<'model> {
             if ptr.is_null() {
                 return Err(LlamaError::NoLogits(i));
             }
-            Ok(std::slice::from_raw_parts(ptr, self.model.n_vocab() as usize))
+            Ok(std::slice::from_raw_parts(
+                ptr,
+                self.model.n_vocab() as usize,
+            ))
         }
     }
 
@@ -196,8 +244,15 @@ impl<'model> LlamaContext<'model> {
     /// token asked for logits.
     pub(crate) fn resolve_output(&self, i: i32) -> Result<i32> {
         let len = self.outputs.len() as i64;
-        let index = if i < 0 { len + i64::from(i) } else { i64::from(i) };
-        match usize::try_from(index).ok().and_then(|at| self.outputs.get(at)) {
+        let index = if i < 0 {
+            len + i64::from(i)
+        } else {
+            i64::from(i)
+        };
+        match usize::try_from(index)
+            .ok()
+            .and_then(|at| self.outputs.get(at))
+        {
             // Fits: a batch holds at most i32::MAX tokens.
             Some(true) => Ok(index as i32),
             _ => Err(LlamaError::NoLogits(i)),
@@ -215,7 +270,12 @@ impl<'model> LlamaContext<'model> {
     pub fn timings(&self) -> PerfContextData {
         // SAFETY: a plain query on a live context.
         let data = unsafe { sys::llama_perf_context(self.raw.as_ptr()) };
-        PerfContextData { t_p_eval_ms: data.t_p_eval_ms, t_eval_ms: data.t_eval_ms, n_p_eval: data.n_p_eval, n_eval: data.n_eval }
+        PerfContextData {
+            t_p_eval_ms: data.t_p_eval_ms,
+            t_eval_ms: data.t_eval_ms,
+            n_p_eval: data.n_p_eval,
+            n_eval: data.n_eval,
+        }
     }
 
     /// Resets the timing counters.
@@ -228,7 +288,9 @@ impl<'model> LlamaContext<'model> {
     pub fn memory_breakdown(&self) -> Result<Vec<BufferMemory>> {
         // SAFETY: the context is live; the shim writes at most `cap`
         // entries and catches every C++ exception.
-        read_breakdown(|out, cap| unsafe { sys::llama_rs_context_memory_breakdown(self.raw.as_ptr(), out, cap) })
+        read_breakdown(|out, cap| unsafe {
+            sys::llama_rs_context_memory_breakdown(self.raw.as_ptr(), out, cap)
+        })
     }
 
     /// The raw handle.
@@ -250,6 +312,9 @@ impl Drop for LlamaContext<'_> {
 
 impl std::fmt::Debug for LlamaContext<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LlamaContext").field("n_ctx", &self.n_ctx).field("thread_pool", &self.thread_pool.is_some()).finish()
+        f.debug_struct("LlamaContext")
+            .field("n_ctx", &self.n_ctx)
+            .field("thread_pool", &self.thread_pool.is_some())
+            .finish()
     }
 }

@@ -46,7 +46,9 @@ pub fn list_llama_ggml_backend_devices() -> Vec<LlamaBackendDevice> {
     // SAFETY: the registry is a process-wide static; indices below
     // ggml_backend_dev_count() are valid.
     let count = unsafe { sys::ggml_backend_dev_count() };
-    (0..count).map(|index| device_at(index).expect("index below count")).collect()
+    (0..count)
+        .map(|index| device_at(index).expect("index below count"))
+        .collect()
 }
 
 /// The device at registry `index`, if there is one.
@@ -68,8 +70,12 @@ pub(crate) fn device_at(index: usize) -> Option<LlamaBackendDevice> {
         sys::ggml_backend_dev_memory(dev, &mut free, &mut total);
         Some(LlamaBackendDevice {
             index,
-            name: CStr::from_ptr(sys::ggml_backend_dev_name(dev)).to_string_lossy().into_owned(),
-            description: CStr::from_ptr(sys::ggml_backend_dev_description(dev)).to_string_lossy().into_owned(),
+            name: CStr::from_ptr(sys::ggml_backend_dev_name(dev))
+                .to_string_lossy()
+                .into_owned(),
+            description: CStr::from_ptr(sys::ggml_backend_dev_description(dev))
+                .to_string_lossy()
+                .into_owned(),
             backend,
             device_type: match sys::ggml_backend_dev_type(dev) {
                 sys::GGML_BACKEND_DEVICE_TYPE_CPU => LlamaBackendDeviceType::Cpu,
@@ -93,7 +99,9 @@ unsafe fn c_str_or_empty(ptr: *const std::os::raw::c_char) -> String {
         String::new()
     } else {
         // SAFETY: non-NULL, and NUL-terminated per this function's contract.
-        unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr(ptr) }
+            .to_string_lossy()
+            .into_owned()
     }
 }
 
@@ -108,7 +116,12 @@ pub(crate) fn raw_device(index: usize) -> Option<sys::ggml_backend_dev_t> {
 pub(crate) fn gpu_device_indices() -> Vec<usize> {
     list_llama_ggml_backend_devices()
         .into_iter()
-        .filter(|d| matches!(d.device_type, LlamaBackendDeviceType::Gpu | LlamaBackendDeviceType::IntegratedGpu))
+        .filter(|d| {
+            matches!(
+                d.device_type,
+                LlamaBackendDeviceType::Gpu | LlamaBackendDeviceType::IntegratedGpu
+            )
+        })
         .map(|d| d.index)
         .collect()
 }

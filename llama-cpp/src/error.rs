@@ -125,5 +125,8 @@ pub type Result<T, E = LlamaError> = std::result::Result<T, E>;
 
 /// Converts a Rust string for llama.cpp, rejecting interior NULs.
 pub(crate) fn to_cstring(what: &'static str, value: &str) -> Result<std::ffi::CString> {
-    std::ffi::CString::new(value).map_err(|err| LlamaError::InteriorNul { what, position: err.nul_position() })
+    std::ffi::CString::new(value).map_err(|err| LlamaError::InteriorNul {
+        what,
+        position: err.nul_position(),
+    })
 }

@@ -63,11 +63,11 @@ mod vocab;
 
 // llama-cpp-2's module paths and free functions, so its users can switch by renaming the
 // dependency; README "Drop-in for llama-cpp-2" lists what is left out and why.
-pub use compat::{llama_backend, llama_batch, sampling, token};
 pub use compat::{
     ggml_time_us, llama_supports_mlock, llama_time_us, max_devices, mlock_supported,
     mmap_supported, send_logs_to_tracing, LogOptions,
 };
+pub use compat::{llama_backend, llama_batch, sampling, token};
 pub use compat::{
     ApplyChatTemplateError, ChatTemplateError, DecodeError, LlamaContextLoadError, LlamaCppError,
     LlamaModelLoadError, NewLlamaChatMessageError, StringToTokenError, TokenToStringError,

@@ -53,7 +53,10 @@ pub struct LlamaChatMessage {
 impl LlamaChatMessage {
     /// A message; NUL bytes are rejected.
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Result<Self> {
-        Ok(Self { role: to_cstring("chat role", &role.into())?, content: to_cstring("chat content", &content.into())? })
+        Ok(Self {
+            role: to_cstring("chat role", &role.into())?,
+            content: to_cstring("chat content", &content.into())?,
+        })
     }
 }
 
@@ -63,7 +66,11 @@ impl LlamaModel {
     /// The file is checked first (exists, is a file, has a readable GGUF
     /// header), so the common mistakes are typed errors with a reason
     /// rather than a NULL from llama.cpp.
-    pub fn load_from_file(_backend: &LlamaBackend, path: impl AsRef<Path>, params: &LlamaModelParams) -> Result<Self> {
+    pub fn load_from_file(
+        _backend: &LlamaBackend,
+        path: impl AsRef<Path>,
+        params: &LlamaModelParams,
+    ) -> Result<Self> {
         let path = path.as_ref();
         check_model_file(path)?;
         let c_path = path_to_cstring(path)?;
@@ -83,9 +90,14 @@ impl LlamaModel {
         }
         let raw = NonNull::new(raw).ok_or_else(|| LlamaError::ModelLoad {
             path: path.to_owned(),
-            reason: take_last_error().unwrap_or_else(|| "llama.cpp returned no model (load cancelled or failed)".into()),
+            reason: take_last_error()
+                .unwrap_or_else(|| "llama.cpp returned no model (load cancelled or failed)".into()),
         })?;
-        Ok(Self { raw, _storage: params.keep_alive(progress), path: path.to_owned() })
+        Ok(Self {
+            raw,
+            _storage: params.keep_alive(progress),
+            path: path.to_owned(),
+        })
     }
 
     /// The raw handle, for calls this crate does not wrap.
@@ -162,14 +174,17 @@ impl LlamaModel {
     pub fn desc(&self) -> String {
         // SAFETY: the buffer is writable for its length; the result is the
         // full length (possibly larger than the buffer).
-        read_c_string(|buf, len| unsafe { sys::llama_model_desc(self.raw.as_ptr(), buf, len) }).unwrap_or_default()
+        read_c_string(|buf, len| unsafe { sys::llama_model_desc(self.raw.as_ptr(), buf, len) })
+            .unwrap_or_default()
     }
 
     /// A metadata value rendered as a string, by key.
     pub fn meta_val_str(&self, key: &str) -> Option<String> {
         let key = CString::new(key).ok()?;
         // SAFETY: key is a valid C string; the buffer is writable for its length.
-        read_c_string(|buf, len| unsafe { sys::llama_model_meta_val_str(self.raw.as_ptr(), key.as_ptr(), buf, len) })
+        read_c_string(|buf, len| unsafe {
+            sys::llama_model_meta_val_str(self.raw.as_ptr(), key.as_ptr(), buf, len)
+        })
     }
 
     /// Every metadata key/value pair, values rendered as strings.
@@ -179,55 +194,103 @@ impl LlamaModel {
         (0..count)
             .filter_map(|i| {
                 // SAFETY: i < count; buffers are writable for their length.
-                let key = read_c_string(|buf, len| unsafe { sys::llama_model_meta_key_by_index(self.raw.as_ptr(), i, buf, len) })?;
+                let key = read_c_string(|buf, len| unsafe {
+                    sys::llama_model_meta_key_by_index(self.raw.as_ptr(), i, buf, len)
+                })?;
                 // SAFETY: as above.
-                let value = read_c_string(|buf, len| unsafe { sys::llama_model_meta_val_str_by_index(self.raw.as_ptr(), i, buf, len) })?;
+                let value = read_c_string(|buf, len| unsafe {
+                    sys::llama_model_meta_val_str_by_index(self.raw.as_ptr(), i, buf, len)
+                })?;
                 Some((key, value))
             })
             .collect()
     }
 
     fn arch_meta_u32(&self, suffix: &str) -> Option<u32> {
-        self.meta_val_str(&format!("{}.{suffix}", self.architecture()?))?.trim().parse().ok()
+        self.meta_val_str(&format!("{}.{suffix}", self.architecture()?))?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// The model's chat template (`None`: the default one), if it has it.
     pub fn chat_template(&self, name: Option<&str>) -> Result<String> {
-        let name = name.map(|n| to_cstring("chat template name", n)).transpose()?;
+        let name = name
+            .map(|n| to_cstring("chat template name", n))
+            .transpose()?;
         // SAFETY: name is NULL or a valid C string; the returned pointer is
         // owned by the model and NUL-terminated.
-        let tmpl = unsafe { sys::llama_model_chat_template(self.raw.as_ptr(), name.as_ref().map_or(std::ptr::null(), |n| n.as_ptr())) };
+        let tmpl = unsafe {
+            sys::llama_model_chat_template(
+                self.raw.as_ptr(),
+                name.as_ref().map_or(std::ptr::null(), |n| n.as_ptr()),
+            )
+        };
         if tmpl.is_null() {
-            return Err(LlamaError::ChatTemplate("the model has no chat template".into()));
+            return Err(LlamaError::ChatTemplate(
+                "the model has no chat template".into(),
+            ));
         }
         // SAFETY: checked non-null above.
-        Ok(unsafe { CStr::from_ptr(tmpl) }.to_string_lossy().into_owned())
+        Ok(unsafe { CStr::from_ptr(tmpl) }
+            .to_string_lossy()
+            .into_owned())
     }
 
     /// Formats a conversation with a chat template (llama.cpp's built-in
     /// implementations of the common templates; no Jinja engine).
-    pub fn apply_chat_template(&self, template: &str, messages: &[LlamaChatMessage], add_assistant: bool) -> Result<String> {
+    pub fn apply_chat_template(
+        &self,
+        template: &str,
+        messages: &[LlamaChatMessage],
+        add_assistant: bool,
+    ) -> Result<String> {
         let tmpl = to_cstring("chat template", template)?;
-        let chat: Vec<sys::llama_chat_message> =
-            messages.iter().map(|m| sys::llama_chat_message { role: m.role.as_ptr(), content: m.content.as_ptr() }).collect();
-        let guess: usize = messages.iter().map(|m| m.content.as_bytes().len() + m.role.as_bytes().len()).sum::<usize>() * 2 + 256;
+        let chat: Vec<sys::llama_chat_message> = messages
+            .iter()
+            .map(|m| sys::llama_chat_message {
+                role: m.role.as_ptr(),
+                content: m.content.as_ptr(),
+            })
+            .collect();
+        let guess: usize = messages
+            .iter()
+            .map(|m| m.content.as_bytes().len() + m.role.as_bytes().len())
+            .sum::<usize>()
+            * 2
+            + 256;
         let mut buf = vec![0u8; guess];
         for _ in 0..2 {
             let len = i32::try_from(buf.len()).unwrap_or(i32::MAX);
             // SAFETY: all strings are live CStrings; chat has `chat.len()`
             // entries; buf is writable for `len` bytes.
-            let n = unsafe { sys::llama_chat_apply_template(tmpl.as_ptr(), chat.as_ptr(), chat.len(), add_assistant, buf.as_mut_ptr().cast(), len) };
+            let n = unsafe {
+                sys::llama_chat_apply_template(
+                    tmpl.as_ptr(),
+                    chat.as_ptr(),
+                    chat.len(),
+                    add_assistant,
+                    buf.as_mut_ptr().cast(),
+                    len,
+                )
+            };
             if n < 0 {
-                return Err(LlamaError::ChatTemplate("llama.cpp does not support this template".into()));
+                return Err(LlamaError::ChatTemplate(
+                    "llama.cpp does not support this template".into(),
+                ));
             }
             let n = n as usize;
             if n <= buf.len() {
                 buf.truncate(n);
-                return String::from_utf8(buf).map_err(|e| LlamaError::ChatTemplate(format!("template produced invalid UTF-8: {e}")));
+                return String::from_utf8(buf).map_err(|e| {
+                    LlamaError::ChatTemplate(format!("template produced invalid UTF-8: {e}"))
+                });
             }
             buf.resize(n, 0);
         }
-        Err(LlamaError::ChatTemplate("formatted prompt kept growing".into()))
+        Err(LlamaError::ChatTemplate(
+            "formatted prompt kept growing".into(),
+        ))
     }
 
     /// Bytes of weights per buffer type, from llama.cpp's own accounting
@@ -235,7 +298,9 @@ impl LlamaModel {
     pub fn memory_breakdown(&self) -> Result<Vec<BufferMemory>> {
         // SAFETY: the model is valid; the shim writes at most `cap` entries
         // and catches every C++ exception.
-        read_breakdown(|out, cap| unsafe { sys::llama_rs_model_memory_breakdown(self.raw.as_ptr(), out, cap) })
+        read_breakdown(|out, cap| unsafe {
+            sys::llama_rs_model_memory_breakdown(self.raw.as_ptr(), out, cap)
+        })
     }
 }
 
@@ -248,14 +313,20 @@ impl Drop for LlamaModel {
 
 impl std::fmt::Debug for LlamaModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LlamaModel").field("path", &self.path).field("desc", &self.desc()).finish()
+        f.debug_struct("LlamaModel")
+            .field("path", &self.path)
+            .field("desc", &self.desc())
+            .finish()
     }
 }
 
 /// Rejects what llama.cpp would only report as NULL: a missing path, a
 /// directory, an empty file, a file that is not GGUF or whose header is cut.
 fn check_model_file(path: &Path) -> Result<()> {
-    let bad = |reason: String| LlamaError::ModelFile { path: path.to_owned(), reason };
+    let bad = |reason: String| LlamaError::ModelFile {
+        path: path.to_owned(),
+        reason,
+    };
     let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
     if !meta.is_file() {
         return Err(bad("not a regular file".into()));
@@ -282,8 +353,10 @@ fn path_to_cstring(path: &Path) -> Result<CString> {
         })?
         .as_bytes()
         .to_vec();
-    CString::new(bytes)
-        .map_err(|err| LlamaError::InteriorNul { what: "model path", position: err.nul_position() })
+    CString::new(bytes).map_err(|err| LlamaError::InteriorNul {
+        what: "model path",
+        position: err.nul_position(),
+    })
 }
 
 /// Calls a llama.cpp "write into buf, return the full length" function,

@@ -76,7 +76,9 @@ impl LlamaSampler {
     /// Repetition, frequency and presence penalties over the last `last_n` tokens.
     pub fn penalties(last_n: i32, repeat: f32, frequency: f32, presence: f32) -> Self {
         // SAFETY: plain value arguments.
-        Self::from_raw(unsafe { sys::llama_sampler_init_penalties(last_n, repeat, frequency, presence) })
+        Self::from_raw(unsafe {
+            sys::llama_sampler_init_penalties(last_n, repeat, frequency, presence)
+        })
     }
 
     /// A chain applying `samplers` in order; the chain owns them.
@@ -119,9 +121,13 @@ impl LlamaSampler {
             .try_reserve(logits.len())
             .map_err(|_| LlamaError::Sample("out of memory for the candidate array".into()))?;
         // n_vocab is an i32, so every index fits.
-        let candidate =
-            |(id, &logit): (usize, &f32)| sys::llama_token_data { id: id as i32, logit, p: 0.0 };
-        self.candidates.extend(logits.iter().enumerate().map(candidate));
+        let candidate = |(id, &logit): (usize, &f32)| sys::llama_token_data {
+            id: id as i32,
+            logit,
+            p: 0.0,
+        };
+        self.candidates
+            .extend(logits.iter().enumerate().map(candidate));
         let mut cur = sys::llama_token_data_array {
             data: self.candidates.as_mut_ptr(),
             size: self.candidates.len(),

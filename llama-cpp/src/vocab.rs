@@ -42,7 +42,10 @@ unsafe impl Sync for LlamaVocab<'_> {}
 
 impl<'model> LlamaVocab<'model> {
     pub(crate) fn new(raw: *const sys::llama_vocab) -> Self {
-        Self { raw, _model: PhantomData }
+        Self {
+            raw,
+            _model: PhantomData,
+        }
     }
 
     /// Number of tokens.
@@ -57,14 +60,23 @@ impl<'model> LlamaVocab<'model> {
         if (0..n_vocab).contains(&token.0) {
             Ok(())
         } else {
-            Err(LlamaError::TokenOutOfRange { token: token.0, n_vocab })
+            Err(LlamaError::TokenOutOfRange {
+                token: token.0,
+                n_vocab,
+            })
         }
     }
 
     /// Tokenizes `text`. With `parse_special`, text such as `<|im_start|>`
     /// becomes the special token.
-    pub fn tokenize(&self, text: &str, add_bos: AddBos, parse_special: bool) -> Result<Vec<LlamaToken>> {
-        let len = i32::try_from(text.len()).map_err(|_| LlamaError::Tokenize("text longer than 2 GiB".into()))?;
+    pub fn tokenize(
+        &self,
+        text: &str,
+        add_bos: AddBos,
+        parse_special: bool,
+    ) -> Result<Vec<LlamaToken>> {
+        let len = i32::try_from(text.len())
+            .map_err(|_| LlamaError::Tokenize("text longer than 2 GiB".into()))?;
         let add_special = add_bos == AddBos::Always;
         // Usually enough: a token covers at least one byte, plus BOS/EOS.
         // Not always (an escaped space is 3 bytes, a prefix space is added),
@@ -95,14 +107,26 @@ impl<'model> LlamaVocab<'model> {
         let mut buf = vec![0u8; 32];
         for _ in 0..2 {
             // SAFETY: token is in range; buf is writable for its length.
-            let n = unsafe { sys::llama_token_to_piece(self.raw, token.0, buf.as_mut_ptr().cast(), buf.len() as i32, 0, render_special) };
+            let n = unsafe {
+                sys::llama_token_to_piece(
+                    self.raw,
+                    token.0,
+                    buf.as_mut_ptr().cast(),
+                    buf.len() as i32,
+                    0,
+                    render_special,
+                )
+            };
             if n >= 0 {
                 buf.truncate(n as usize);
                 return Ok(buf);
             }
             buf.resize(n.unsigned_abs() as usize, 0);
         }
-        Err(LlamaError::Tokenize(format!("token {} has no piece", token.0)))
+        Err(LlamaError::Tokenize(format!(
+            "token {} has no piece",
+            token.0
+        )))
     }
 
     /// The text of one token, lossily decoded (use [`TokenDecoder`] when
@@ -230,7 +254,9 @@ impl TokenDecoder {
                 Err(err) => {
                     let valid = err.valid_up_to();
                     // SAFETY-free: from_utf8 said the first `valid` bytes are UTF-8.
-                    out.push_str(std::str::from_utf8(&self.pending[..valid]).expect("valid prefix"));
+                    out.push_str(
+                        std::str::from_utf8(&self.pending[..valid]).expect("valid prefix"),
+                    );
                     match err.error_len() {
                         // An incomplete character at the end: wait for more.
                         None => {
@@ -273,8 +299,14 @@ mod tests {
         .unwrap();
         assert_eq!(tokens, [1, 2, 3, 4, 5].map(LlamaToken));
         assert_eq!(calls, [2, 5]);
-        assert!(fill_tokens(1, |_| i32::MIN).is_err(), "an overflowed count is an error");
-        assert!(fill_tokens(1, |buf| -(buf.len() as i32) - 1).is_err(), "always short: gives up");
+        assert!(
+            fill_tokens(1, |_| i32::MIN).is_err(),
+            "an overflowed count is an error"
+        );
+        assert!(
+            fill_tokens(1, |buf| -(buf.len() as i32) - 1).is_err(),
+            "always short: gives up"
+        );
     }
 
     #[test]

@@ -188,12 +188,15 @@ fn full_sizes_are_near_the_real_files() {
 
 #[test]
 fn layer_and_vocab_limits() {
-    let err = |layers, vocab| {
-        build(Preset::GptOss20b, &SynthOptions { layers, vocab }).unwrap_err()
-    };
+    let err =
+        |layers, vocab| build(Preset::GptOss20b, &SynthOptions { layers, vocab }).unwrap_err();
     assert!(matches!(
         err(Some(0), None),
-        SynthError::LayersOutOfRange { layers: 0, max: 24, .. }
+        SynthError::LayersOutOfRange {
+            layers: 0,
+            max: 24,
+            ..
+        }
     ));
     let too_many = err(Some(25), None);
     assert_eq!(
@@ -225,13 +228,19 @@ fn layer_and_vocab_limits() {
 
 #[test]
 fn presets_parse_by_name() {
-    assert_eq!("Qwen3-30B-A3B".parse::<Preset>().unwrap(), Preset::Qwen3_30bA3b);
+    assert_eq!(
+        "Qwen3-30B-A3B".parse::<Preset>().unwrap(),
+        Preset::Qwen3_30bA3b
+    );
     for p in Preset::ALL {
         assert_eq!(p.name().parse::<Preset>().unwrap(), p);
     }
     let err = "llama-7b".parse::<Preset>().unwrap_err();
     assert!(matches!(&err, SynthError::UnknownPreset { name } if name == "llama-7b"));
-    assert!(err.to_string().contains("gpt-oss-20b, phi-3.5-moe"), "{err}");
+    assert!(
+        err.to_string().contains("gpt-oss-20b, phi-3.5-moe"),
+        "{err}"
+    );
 }
 
 #[test]

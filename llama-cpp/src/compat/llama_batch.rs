@@ -79,10 +79,10 @@ impl LlamaBatch<'_> {
             )));
         }
         for (i, &token) in tokens.iter().enumerate() {
-            let pos = i32::try_from(i).map_err(|_| {
-                LlamaError::Batch(format!("position {i} does not fit in an i32"))
-            })?;
-            self.inner.add(token, pos, &[seq_id], logits_all || i + 1 == tokens.len())?;
+            let pos = i32::try_from(i)
+                .map_err(|_| LlamaError::Batch(format!("position {i} does not fit in an i32")))?;
+            self.inner
+                .add(token, pos, &[seq_id], logits_all || i + 1 == tokens.len())?;
         }
         Ok(())
     }
@@ -109,7 +109,10 @@ impl LlamaBatch<'_> {
 
 impl From<crate::LlamaBatch> for LlamaBatch<'_> {
     fn from(inner: crate::LlamaBatch) -> Self {
-        Self { inner, _tokens: PhantomData }
+        Self {
+            inner,
+            _tokens: PhantomData,
+        }
     }
 }
 
@@ -138,12 +141,16 @@ mod tests {
     fn add_sequence_starts_at_position_zero_and_is_all_or_nothing() {
         let mut batch = LlamaBatch::new(3, 1);
         batch.add(LlamaToken(9), 5, &[0], false).unwrap();
-        batch.add_sequence(&[LlamaToken(1), LlamaToken(2)], 0, false).unwrap();
+        batch
+            .add_sequence(&[LlamaToken(1), LlamaToken(2)], 0, false)
+            .unwrap();
         assert_eq!(batch.n_tokens(), 3);
         assert_eq!(batch.output_flags(), [false, false, true]);
         assert_eq!(batch.max_pos(), Some(5));
         batch.clear();
-        let err = batch.add_sequence(&[LlamaToken(1); 4], 0, true).unwrap_err();
+        let err = batch
+            .add_sequence(&[LlamaToken(1); 4], 0, true)
+            .unwrap_err();
         assert!(err.to_string().contains("do not fit"), "{err}");
         assert_eq!(batch.n_tokens(), 0, "nothing added");
     }

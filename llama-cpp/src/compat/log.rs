@@ -46,6 +46,8 @@ mod tests {
     #[test]
     fn options_default_to_enabled() {
         assert!(LogOptions::default().logs_enabled());
-        assert!(!LogOptions::default().with_logs_enabled(false).logs_enabled());
+        assert!(!LogOptions::default()
+            .with_logs_enabled(false)
+            .logs_enabled());
     }
 }

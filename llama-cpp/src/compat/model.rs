@@ -31,7 +31,9 @@ impl LlamaModel {
         let bytes = self.token_to_piece_bytes(token, special, lstrip)?;
         let too_long = || LlamaError::Tokenize(format!("the piece of token {token} is too long"));
         let mut out = String::with_capacity(
-            decoder.max_utf8_buffer_length(bytes.len()).ok_or_else(too_long)?,
+            decoder
+                .max_utf8_buffer_length(bytes.len())
+                .ok_or_else(too_long)?,
         );
         let mut rest = bytes.as_slice();
         loop {
@@ -42,7 +44,9 @@ impl LlamaModel {
                 CoderResult::InputEmpty => return Ok(out),
                 // Not expected with the capacity above; grow rather than drop text.
                 CoderResult::OutputFull => out.reserve(
-                    decoder.max_utf8_buffer_length(rest.len()).ok_or_else(too_long)?,
+                    decoder
+                        .max_utf8_buffer_length(rest.len())
+                        .ok_or_else(too_long)?,
                 ),
             }
         }

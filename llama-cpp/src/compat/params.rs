@@ -54,7 +54,9 @@ impl LlamaModelParams {
     /// llama.cpp's limit on the number of tensor overrides is reached.
     pub fn add_cpu_moe_override(self: Pin<&mut Self>) -> Result<()> {
         let this = Pin::into_inner(self);
-        *this = this.clone().with_tensor_override(MOE_EXPERTS_PATTERN, BufferType::Cpu)?;
+        *this = this
+            .clone()
+            .with_tensor_override(MOE_EXPERTS_PATTERN, BufferType::Cpu)?;
         Ok(())
     }
 
@@ -77,7 +79,9 @@ impl LlamaModelParams {
     pub fn add_cpu_buft_override(self: Pin<&mut Self>, key: &CStr) -> Result<()> {
         let pattern = c_str_arg("tensor override pattern", key)?;
         let this = Pin::into_inner(self);
-        *this = this.clone().with_tensor_override(pattern, BufferType::Cpu)?;
+        *this = this
+            .clone()
+            .with_tensor_override(pattern, BufferType::Cpu)?;
         Ok(())
     }
 }

@@ -28,7 +28,8 @@ impl LlamaSampler {
     /// [`try_sample`](Self::try_sample) returns the error instead.
     #[must_use]
     pub fn sample(&mut self, ctx: &LlamaContext<'_>, idx: i32) -> LlamaToken {
-        self.try_sample(ctx, idx).unwrap_or_else(|err| panic!("LlamaSampler::sample: {err}"))
+        self.try_sample(ctx, idx)
+            .unwrap_or_else(|err| panic!("LlamaSampler::sample: {err}"))
     }
 
     /// [`sample`](Self::sample) with an error for an index without logits.
@@ -69,7 +70,10 @@ impl LlamaSampler {
     /// A chain applying `samplers` in order; the chain owns them.
     #[must_use]
     pub fn chain(samplers: impl IntoIterator<Item = Self>, no_perf: bool) -> Self {
-        Self(crate::LlamaSampler::chain(samplers.into_iter().map(|s| s.0), no_perf))
+        Self(crate::LlamaSampler::chain(
+            samplers.into_iter().map(|s| s.0),
+            no_perf,
+        ))
     }
 
     /// [`chain`](Self::chain) with llama.cpp's timing on.

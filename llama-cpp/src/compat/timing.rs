@@ -31,7 +31,12 @@ mod tests {
 
     #[test]
     fn prints_counts_and_rates() {
-        let data = PerfContextData { t_p_eval_ms: 10.0, t_eval_ms: 0.0, n_p_eval: 5, n_eval: 0 };
+        let data = PerfContextData {
+            t_p_eval_ms: 10.0,
+            t_eval_ms: 0.0,
+            n_p_eval: 5,
+            n_eval: 0,
+        };
         let text = data.to_string();
         let prompt = "prompt eval time = 10.00 ms / 5 tokens (2.00 ms per token";
         assert!(text.contains(prompt), "{text}");

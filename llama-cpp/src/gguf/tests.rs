@@ -566,9 +566,7 @@ fn with_data(mut v: Vec<u8>, data: usize) -> Vec<u8> {
 #[test]
 fn reader_rejects_malformed_headers() {
     let err = |v: &[u8]| GgufFile::from_bytes(v).unwrap_err();
-    assert!(
-        matches!(err(b"GGML\x03\0\0\0"), GgufError::NotGguf { magic } if &magic == b"GGML")
-    );
+    assert!(matches!(err(b"GGML\x03\0\0\0"), GgufError::NotGguf { magic } if &magic == b"GGML"));
     assert!(err(b"\0\x01GG").to_string().contains("\\x00\\x01GG"));
     let mut v = raw_header(0, 0);
     v[4] = 1;

@@ -9,7 +9,9 @@ mod progress;
 
 use crate::devices::raw_device;
 use crate::error::{to_cstring, LlamaError, Result};
-use crate::offload::{n_cpu_moe_pattern, BufferType, OverrideArray, TensorOverride, MOE_EXPERTS_PATTERN};
+use crate::offload::{
+    n_cpu_moe_pattern, BufferType, OverrideArray, TensorOverride, MOE_EXPERTS_PATTERN,
+};
 use crate::sys;
 use kv_overrides::KvOverrideArray;
 use progress::{progress_trampoline, SharedProgress};
@@ -177,7 +179,10 @@ impl LlamaModelParams {
             })?);
         }
         raw.push(std::ptr::null_mut());
-        self.devices = Some(Arc::new(DeviceArray { indices: indices.to_vec(), raw }));
+        self.devices = Some(Arc::new(DeviceArray {
+            indices: indices.to_vec(),
+            raw,
+        }));
         Ok(self)
     }
 
@@ -233,14 +238,20 @@ impl LlamaModelParams {
     /// cancel the load. A panic inside the callback cancels that load and
     /// is re-raised in its caller after llama.cpp has returned; later loads
     /// with these params or their clones call the callback as before.
-    pub fn with_progress_callback(mut self, callback: impl FnMut(f32) -> bool + Send + 'static) -> Self {
+    pub fn with_progress_callback(
+        mut self,
+        callback: impl FnMut(f32) -> bool + Send + 'static,
+    ) -> Self {
         self.progress = Some(Arc::new(Mutex::new(Box::new(callback))));
         self
     }
 
     /// Overrides a GGUF metadata value at load time.
     pub fn with_kv_override(mut self, key: &str, value: ParamOverrideValue) -> Result<Self> {
-        let too_long = |what: &'static str| LlamaError::InvalidParameter { name: what, reason: "must be shorter than 128 bytes".into() };
+        let too_long = |what: &'static str| LlamaError::InvalidParameter {
+            name: what,
+            reason: "must be shorter than 128 bytes".into(),
+        };
         to_cstring("kv override key", key)?;
         if key.len() >= 128 {
             return Err(too_long("kv override key"));
@@ -279,7 +290,8 @@ impl LlamaModelParams {
     /// Keeps every MoE expert tensor in host memory, like llama.cpp's
     /// `--cpu-moe` (pattern [`MOE_EXPERTS_PATTERN`]).
     pub fn with_cpu_moe_all(self) -> Self {
-        self.with_tensor_override(MOE_EXPERTS_PATTERN, BufferType::Cpu).expect("the built-in pattern compiles and the CPU always exists")
+        self.with_tensor_override(MOE_EXPERTS_PATTERN, BufferType::Cpu)
+            .expect("the built-in pattern compiles and the CPU always exists")
     }
 
     /// Keeps the expert tensors of layers `0..n` in host memory, like
@@ -288,9 +300,9 @@ impl LlamaModelParams {
     pub fn with_n_cpu_moe(self, n: usize) -> Self {
         match n_cpu_moe_pattern(n) {
             None => self,
-            Some(pattern) => {
-                self.with_tensor_override(&pattern, BufferType::Cpu).expect("the generated pattern compiles and the CPU always exists")
-            }
+            Some(pattern) => self
+                .with_tensor_override(&pattern, BufferType::Cpu)
+                .expect("the generated pattern compiles and the CPU always exists"),
         }
     }
 
@@ -325,12 +337,18 @@ impl LlamaModelParams {
 
     /// Whether the file will be memory-mapped.
     pub fn uses_mmap(&self) -> bool {
-        matches!(self.raw.load_mode, sys::LLAMA_LOAD_MODE_MMAP | sys::LLAMA_LOAD_MODE_MMAP_MLOCK)
+        matches!(
+            self.raw.load_mode,
+            sys::LLAMA_LOAD_MODE_MMAP | sys::LLAMA_LOAD_MODE_MMAP_MLOCK
+        )
     }
 
     /// Whether the weights will be locked in RAM.
     pub fn uses_mlock(&self) -> bool {
-        matches!(self.raw.load_mode, sys::LLAMA_LOAD_MODE_MLOCK | sys::LLAMA_LOAD_MODE_MMAP_MLOCK)
+        matches!(
+            self.raw.load_mode,
+            sys::LLAMA_LOAD_MODE_MLOCK | sys::LLAMA_LOAD_MODE_MMAP_MLOCK
+        )
     }
 
     /// Whether only the vocabulary is loaded.
@@ -352,7 +370,10 @@ impl LlamaModelParams {
         let mut raw = self.raw;
         raw.tensor_buft_overrides = self.overrides.as_ptr();
         raw.kv_overrides = self.kv_overrides.as_ptr();
-        raw.devices = self.devices.as_ref().map_or(std::ptr::null_mut(), |d| d.raw.as_ptr().cast_mut());
+        raw.devices = self
+            .devices
+            .as_ref()
+            .map_or(std::ptr::null_mut(), |d| d.raw.as_ptr().cast_mut());
         if let Some(progress) = progress {
             raw.progress_callback = Some(progress_trampoline);
             raw.progress_callback_user_data = std::ptr::from_ref(progress).cast_mut().cast();
