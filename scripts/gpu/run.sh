@@ -241,7 +241,7 @@ amx_check() {
     [ -f "$moe" ] || run_bin upcycle_moe --input "$dense" --output "$moe" --experts 4 --experts-used 1 --router random > /dev/null
     grep -o 'amx[a-z_0-9]*' /proc/cpuinfo | sort | uniq -c | tee "$out/amx-flags.txt"
     local dir name rc
-    for dir in "$root"/dist/gpu-cpu/spr* "$libs"/cpu-*; do
+    for dir in "$root"/dist/gpu-cpu/* "$libs"/cpu-*; do
         name=$(basename "$dir")
         [ -f "$dir/$cpu_lib" ] || continue
         log "cpu_weight_paths with $name: $(loaded "$dir" "$libs")"
