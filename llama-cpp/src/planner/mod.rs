@@ -44,8 +44,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod error;
 mod layout;
 mod patterns;
+mod plan;
 mod probe;
 mod search;
 mod setup;
@@ -53,22 +55,24 @@ mod speed;
 #[cfg(test)]
 mod tests;
 
+pub use error::{PlanError, Shortfall};
 pub use layout::{ExpertPart, LayoutTensor, ModelLayout};
+pub use plan::{Plan, PlannedDevice};
 pub use search::DeviceBytes;
 pub use speed::{SpeedModel, SpeedPrediction, Workload};
 
 use crate::devices::list_llama_ggml_backend_devices;
 use crate::gguf::GgufFile;
 use crate::{
-    BufferType, LlamaBackend, LlamaBackendDeviceType, LlamaContextParams, LlamaError,
-    LlamaModelParams, LoadMode,
+    LlamaBackend, LlamaBackendDeviceType, LlamaContextParams, LlamaError, LlamaModelParams,
+    LoadMode,
 };
+use error::gib;
 use layout::Slot;
 use search::{Candidate, Measured, MemoryProbe, Outcome, Problem};
 use setup::Setup;
 use speed::Traffic;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
@@ -127,148 +131,6 @@ pub enum ExpertBiases {
     Gpu,
     /// With their matrices, as llama.cpp's `--cpu-moe` pattern does.
     FollowMatrices,
-}
-
-/// A GPU's share of the plan, from llama.cpp's accounting of the dry run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlannedDevice {
-    /// ggml's device name (`CUDA0`, ...).
-    pub name: String,
-    /// The budget it was planned for.
-    pub budget: u64,
-    /// Predicted bytes: weights, KV cache, compute buffers.
-    pub bytes: DeviceBytes,
-}
-
-/// The planner's answer. Apply it with [`LlamaModelParams::with_plan`] and
-/// [`LlamaContextParams::with_plan`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
-    /// Override patterns sending expert tensors to host memory, to be tried
-    /// after the caller's own.
-    pub overrides: Vec<String>,
-    /// Context length, where the caller left it unset.
-    pub n_ctx: Option<NonZeroU32>,
-    /// Logical batch, where the planner chose the ubatch.
-    pub n_batch: Option<u32>,
-    /// Physical batch, where the caller left it at llama.cpp's default.
-    pub n_ubatch: Option<u32>,
-    /// The shape planned for: `(n_ctx, n_batch, n_ubatch)` in effect.
-    pub shape: (u32, u32, u32),
-    /// Per planned GPU: budget and predicted bytes.
-    pub devices: Vec<PlannedDevice>,
-    /// Predicted host bytes (weights, KV, compute) of llama.cpp's buffers.
-    pub host: DeviceBytes,
-    /// The expert matrices the plan sends to the host: `(layer, part)`.
-    pub host_experts: Vec<(u32, ExpertPart)>,
-    /// Bytes of routed experts in host memory (the plan's and the caller's).
-    pub host_expert_bytes: u64,
-    /// Predicted speed for the workload.
-    pub speed: SpeedPrediction,
-    /// The machine constants the prediction used, kept with the plan so a
-    /// measurement can be set against them (and the constants recalibrated).
-    pub speed_model: SpeedModel,
-    /// The workload whose time the plan minimised.
-    pub workload: Workload,
-    /// Why the plan is what it is, one line each.
-    pub reasons: Vec<String>,
-    /// The caller's override patterns the plan was made around.
-    caller_overrides: Vec<String>,
-}
-
-/// Why no plan came out.
-#[non_exhaustive]
-#[derive(Debug, thiserror::Error)]
-pub enum PlanError {
-    /// Reading the model or a dry run failed.
-    #[error(transparent)]
-    Llama(#[from] LlamaError),
-    /// The model has no routed experts, so there is nothing to move.
-    #[error("{path}: not a Mixture-of-Experts model (no routed expert tensors); nothing to plan")]
-    NotMoe {
-        /// The model file.
-        path: PathBuf,
-    },
-    /// An explicit budget with a different number of entries than GPUs.
-    #[error("the budget has {given} entries but the plan uses {} GPU(s): {}", gpus.len(),
-        gpus.join(", "))]
-    BudgetDevices {
-        /// Entries given.
-        given: usize,
-        /// The GPUs planned for, in order.
-        gpus: Vec<String>,
-    },
-    /// Nothing fits: even with every movable expert in host memory a GPU
-    /// needs more than its budget. `shortfalls` holds the smallest budget
-    /// that works for each GPU that is short.
-    #[error("{}", too_small(*n_ctx, *n_ubatch, shortfalls))]
-    BudgetTooSmall {
-        /// Context length planned for.
-        n_ctx: u32,
-        /// The smallest ubatch tried.
-        n_ubatch: u32,
-        /// The GPUs over budget.
-        shortfalls: Vec<Shortfall>,
-    },
-    /// A caller's override the plan cannot honour.
-    #[error("tensor override {pattern:?} cannot be planned around: {reason}")]
-    CallerOverride {
-        /// The override's pattern.
-        pattern: String,
-        /// Why.
-        reason: String,
-    },
-    /// The dry runs gave an answer the planner cannot use.
-    #[error("dry run: {0}")]
-    Probe(String),
-}
-
-/// A GPU that does not fit its budget whatever the plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Shortfall {
-    /// Index among the planned GPUs.
-    pub gpu: usize,
-    /// Its name.
-    pub device: String,
-    /// Its budget.
-    pub budget: u64,
-    /// The smallest budget that works: llama.cpp's accounting with every
-    /// movable expert in host memory, plus the planner's reserve.
-    pub minimum: u64,
-}
-
-fn too_small(n_ctx: u32, n_ubatch: u32, shortfalls: &[Shortfall]) -> String {
-    let each: Vec<String> = shortfalls
-        .iter()
-        .map(|s| {
-            format!(
-                "{} has a budget of {} but needs at least {} ({} bytes)",
-                s.device,
-                gib(s.budget),
-                gib(s.minimum),
-                s.minimum
-            )
-        })
-        .collect();
-    format!(
-        "the VRAM budget is too small even with every expert the planner may move in host \
-         memory (n_ctx {n_ctx}, n_ubatch {n_ubatch}; the caller's overrides kept): {}; raise \
-         the budget to that, or lower n_ctx or n_ubatch",
-        each.join("; ")
-    )
-}
-
-fn gib(bytes: u64) -> String {
-    format!("{:.2} GiB", bytes as f64 / GIB as f64)
-}
-
-impl From<PlanError> for LlamaError {
-    fn from(err: PlanError) -> Self {
-        match err {
-            PlanError::Llama(inner) => inner,
-            other => LlamaError::Plan(Box::new(other)),
-        }
-    }
 }
 
 /// Finds the fastest placement within a budget. See the [module docs](self).
@@ -748,128 +610,4 @@ fn ranges(layers: &[u32]) -> String {
         i = j + 1;
     }
     format!("layers {} (all matrices)", out.join(", "))
-}
-
-impl Plan {
-    /// A plan for a model with no GPU to place on: nothing to do.
-    fn host_only(reason: &str, caller_overrides: Vec<String>) -> Self {
-        Self {
-            overrides: Vec::new(),
-            n_ctx: None,
-            n_batch: None,
-            n_ubatch: None,
-            shape: (0, 0, 0),
-            devices: Vec::new(),
-            host: DeviceBytes::default(),
-            host_experts: Vec::new(),
-            host_expert_bytes: 0,
-            speed_model: SpeedModel::default(),
-            workload: Workload::default(),
-            speed: SpeedPrediction {
-                prompt_tps: f64::NAN,
-                decode_tps: f64::NAN,
-                workload_seconds: f64::NAN,
-            },
-            reasons: vec![reason.to_owned()],
-            caller_overrides,
-        }
-    }
-
-    /// The caller's override patterns the plan was made around.
-    pub fn caller_overrides(&self) -> &[String] {
-        &self.caller_overrides
-    }
-}
-
-impl fmt::Display for Plan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "plan overrides: {}",
-            if self.overrides.is_empty() {
-                "none".to_owned()
-            } else {
-                self.overrides
-                    .iter()
-                    .map(|p| format!("{p}=CPU"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
-        )?;
-        if self.devices.is_empty() {
-            // Nothing was planned: the reasons say why.
-            for reason in &self.reasons {
-                writeln!(f, "  - {reason}")?;
-            }
-            return Ok(());
-        }
-        let (n_ctx, n_batch, n_ubatch) = self.shape;
-        writeln!(
-            f,
-            "shape: n_ctx {n_ctx}, n_batch {n_batch}, n_ubatch {n_ubatch}"
-        )?;
-        writeln!(
-            f,
-            "predicted: prompt {:.0} t/s, decode {:.1} t/s",
-            self.speed.prompt_tps, self.speed.decode_tps
-        )?;
-        for reason in &self.reasons {
-            writeln!(f, "  - {reason}")?;
-        }
-        Ok(())
-    }
-}
-
-impl LlamaModelParams {
-    /// These params with `plan` applied: its overrides after the caller's.
-    ///
-    /// The params must carry the same overrides as those the plan was made
-    /// from; anything else is an error, so a plan is never applied on top of
-    /// overrides it did not account for.
-    pub fn with_plan(self, plan: &Plan) -> crate::Result<Self> {
-        let current: Vec<&str> = self
-            .tensor_overrides()
-            .iter()
-            .map(|o| o.pattern())
-            .collect();
-        if current
-            != plan
-                .caller_overrides
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-        {
-            return Err(LlamaError::InvalidParameter {
-                name: "plan",
-                reason: format!(
-                    "the plan was made for the overrides [{}], these params have [{}]",
-                    plan.caller_overrides.join(", "),
-                    current.join(", ")
-                ),
-            });
-        }
-        let mut params = self;
-        for pattern in &plan.overrides {
-            params = params.with_tensor_override(pattern, BufferType::Cpu)?;
-        }
-        Ok(params)
-    }
-}
-
-impl LlamaContextParams {
-    /// These params with the context length and batch sizes the plan chose
-    /// (only those the caller had left unset).
-    pub fn with_plan(self, plan: &Plan) -> Self {
-        let mut params = self;
-        if let Some(n_ctx) = plan.n_ctx {
-            params = params.with_n_ctx(Some(n_ctx));
-        }
-        if let Some(n_batch) = plan.n_batch {
-            params = params.with_n_batch(n_batch);
-        }
-        if let Some(n_ubatch) = plan.n_ubatch {
-            params = params.with_n_ubatch(n_ubatch);
-        }
-        params
-    }
 }
