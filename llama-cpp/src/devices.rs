@@ -111,9 +111,9 @@ pub(crate) fn raw_device(index: usize) -> Option<sys::ggml_backend_dev_t> {
     unsafe { (index < sys::ggml_backend_dev_count()).then(|| sys::ggml_backend_dev_get(index)) }
 }
 
-/// Registry indices of the GPU devices (discrete and integrated), in order:
+/// The GPU devices (discrete and integrated), in registry order:
 /// `BufferType::Gpu(n)` is the n-th of these.
-pub(crate) fn gpu_device_indices() -> Vec<usize> {
+pub(crate) fn gpu_devices() -> Vec<LlamaBackendDevice> {
     list_llama_ggml_backend_devices()
         .into_iter()
         .filter(|d| {
@@ -122,6 +122,10 @@ pub(crate) fn gpu_device_indices() -> Vec<usize> {
                 LlamaBackendDeviceType::Gpu | LlamaBackendDeviceType::IntegratedGpu
             )
         })
-        .map(|d| d.index)
         .collect()
+}
+
+/// Registry indices of [`gpu_devices`].
+pub(crate) fn gpu_device_indices() -> Vec<usize> {
+    gpu_devices().into_iter().map(|d| d.index).collect()
 }

@@ -61,12 +61,9 @@ pub use plan::{Plan, PlannedDevice};
 pub use search::DeviceBytes;
 pub use speed::{SpeedModel, SpeedPrediction, Workload};
 
-use crate::devices::list_llama_ggml_backend_devices;
+use crate::devices::gpu_devices;
 use crate::gguf::GgufFile;
-use crate::{
-    LlamaBackend, LlamaBackendDeviceType, LlamaContextParams, LlamaError, LlamaModelParams,
-    LoadMode,
-};
+use crate::{LlamaBackend, LlamaContextParams, LlamaError, LlamaModelParams, LoadMode};
 use error::gib;
 use layout::Slot;
 use search::{Candidate, Measured, MemoryProbe, Outcome, Problem};
@@ -498,14 +495,8 @@ fn planned_gpus(params: &LlamaModelParams) -> Vec<(String, u64)> {
     if params.n_gpu_layers() == 0 {
         return Vec::new();
     }
-    list_llama_ggml_backend_devices()
+    gpu_devices()
         .into_iter()
-        .filter(|d| {
-            matches!(
-                d.device_type,
-                LlamaBackendDeviceType::Gpu | LlamaBackendDeviceType::IntegratedGpu
-            )
-        })
         .filter(|d| params.devices().is_none_or(|only| only.contains(&d.index)))
         .map(|d| (d.name, d.memory_free as u64))
         .collect()
