@@ -1,5 +1,6 @@
 //! Where the bootstrap puts the test models.
 
+use llama_cpp::{LlamaBackend, LlamaModel, LlamaModelParams};
 use std::path::PathBuf;
 
 /// The repository's `models/` folder (git-ignored; filled by the bootstrap).
@@ -30,4 +31,10 @@ pub fn require(path: PathBuf) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Loads the dense test model with `params`, for tests: panics with the reason.
+pub fn load_dense(backend: &LlamaBackend, params: &LlamaModelParams) -> LlamaModel {
+    LlamaModel::load_from_file(backend, require(dense_test_model()), params)
+        .unwrap_or_else(|e| panic!("loading {}: {e}", dense_test_model().display()))
 }

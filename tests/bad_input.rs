@@ -8,7 +8,7 @@ use llama_cpp::{
     LlamaModel, LlamaModelParams, LlamaSampler, LlamaToken, LoadMode, ParamOverrideValue, Special,
 };
 use llama_cpp_rs_moe::measure::generate;
-use llama_cpp_rs_moe::models::{dense_test_model, moe_test_model, require};
+use llama_cpp_rs_moe::models::{dense_test_model, load_dense, moe_test_model, require};
 use llama_cpp_rs_moe::synth::{self, Preset, SynthOptions};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -164,12 +164,7 @@ fn n_cpu_moe_usize_max_loads_and_runs() {
 #[test]
 fn bad_generation_input_is_an_error() {
     let backend = LlamaBackend::init().unwrap();
-    let model = LlamaModel::load_from_file(
-        &backend,
-        require(dense_test_model()),
-        &LlamaModelParams::default(),
-    )
-    .unwrap();
+    let model = load_dense(&backend, &LlamaModelParams::default());
     let vocab = model.vocab();
     let ctx_params = || {
         LlamaContextParams::default()
@@ -328,12 +323,7 @@ fn bad_generation_input_is_an_error() {
 #[test]
 fn more_outputs_than_n_outputs_max_is_an_error_not_an_abort() {
     let backend = LlamaBackend::init().unwrap();
-    let model = LlamaModel::load_from_file(
-        &backend,
-        require(dense_test_model()),
-        &LlamaModelParams::default(),
-    )
-    .unwrap();
+    let model = load_dense(&backend, &LlamaModelParams::default());
     let tokens = model
         .vocab()
         .tokenize("The capital of France is", AddBos::Always, false)

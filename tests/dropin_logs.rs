@@ -4,9 +4,8 @@
 
 use llama_cpp::llama_backend::LlamaBackend;
 use llama_cpp::model::params::LlamaModelParams;
-use llama_cpp::model::LlamaModel;
 use llama_cpp::{send_logs_to_tracing, LogOptions};
-use llama_cpp_rs_moe::models::{dense_test_model, require};
+use llama_cpp_rs_moe::models::load_dense;
 use std::sync::Mutex;
 
 /// Every record logged under llama.cpp's target.
@@ -32,7 +31,7 @@ fn lines_while_loading() -> Vec<String> {
     LINES.lock().unwrap().clear();
     let backend = LlamaBackend::init().unwrap();
     let params = LlamaModelParams::default().with_vocab_only(true);
-    drop(LlamaModel::load_from_file(&backend, require(dense_test_model()), &params).unwrap());
+    drop(load_dense(&backend, &params));
     std::mem::take(&mut *LINES.lock().unwrap())
 }
 

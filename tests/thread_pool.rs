@@ -6,7 +6,7 @@ use llama_cpp::{
     LlamaSampler, LlamaToken,
 };
 use llama_cpp_rs_moe::measure::generate_exact;
-use llama_cpp_rs_moe::models::{dense_test_model, require};
+use llama_cpp_rs_moe::models::load_dense;
 use std::num::NonZeroU32;
 
 const PROMPTS: [&str; 2] = ["The capital of France is", "def fibonacci(n):"];
@@ -48,12 +48,7 @@ fn greedy(
 #[test]
 fn pool_policies_compute_the_same_tokens() {
     let backend = LlamaBackend::init().unwrap();
-    let model = LlamaModel::load_from_file(
-        &backend,
-        require(dense_test_model()),
-        &LlamaModelParams::default().with_n_gpu_layers(0),
-    )
-    .unwrap();
+    let model = load_dense(&backend, &LlamaModelParams::default().with_n_gpu_layers(0));
     let per_graph = greedy(&model, &backend, CpuThreadPool::PerGraph, false);
     assert!(per_graph.iter().all(|tokens| tokens.len() == 24) && per_graph[0] != per_graph[1]);
     assert_eq!(
@@ -73,12 +68,7 @@ fn pool_policies_compute_the_same_tokens() {
 #[test]
 fn pool_lifecycle_one_decode() {
     let backend = LlamaBackend::init().unwrap();
-    let model = LlamaModel::load_from_file(
-        &backend,
-        require(dense_test_model()),
-        &LlamaModelParams::default().with_n_gpu_layers(0),
-    )
-    .unwrap();
+    let model = load_dense(&backend, &LlamaModelParams::default().with_n_gpu_layers(0));
     let tokens = model
         .vocab()
         .tokenize("Hello", AddBos::Always, false)

@@ -3,8 +3,8 @@
 //! test binary, so no other test's threads come and go meanwhile.
 #![cfg(all(target_os = "linux", not(feature = "openmp")))] // with OpenMP, ggml's pool has no threads of its own
 
-use llama_cpp::{CpuThreadPool, LlamaBackend, LlamaContextParams, LlamaModel, LlamaModelParams};
-use llama_cpp_rs_moe::models::{dense_test_model, require};
+use llama_cpp::{CpuThreadPool, LlamaBackend, LlamaContextParams, LlamaModelParams};
+use llama_cpp_rs_moe::models::load_dense;
 use std::num::NonZeroU32;
 
 fn threads() -> usize {
@@ -14,12 +14,7 @@ fn threads() -> usize {
 #[test]
 fn workers_live_exactly_as_long_as_their_context() {
     let backend = LlamaBackend::init().unwrap();
-    let model = LlamaModel::load_from_file(
-        &backend,
-        require(dense_test_model()),
-        &LlamaModelParams::default().with_n_gpu_layers(0),
-    )
-    .unwrap();
+    let model = load_dense(&backend, &LlamaModelParams::default().with_n_gpu_layers(0));
     let params = |pool| {
         LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(32))
