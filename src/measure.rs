@@ -1,7 +1,8 @@
 //! Measurement helpers: summary statistics, process and device memory, greedy runs.
 
 use llama_cpp::{
-    list_llama_ggml_backend_devices, LlamaBatch, LlamaContext, LlamaSampler, LlamaToken, Result,
+    list_llama_ggml_backend_devices, AddBos, LlamaBatch, LlamaContext, LlamaSampler, LlamaToken,
+    Result,
 };
 use std::time::{Duration, Instant};
 
@@ -234,6 +235,27 @@ pub fn generate_exact(
     n_predict: usize,
 ) -> Result<Generation> {
     generate_inner(ctx, sampler, prompt, n_predict, false, |_| true)
+}
+
+/// Greedy tokens of [`generate_exact`] for each prompt, each from an empty KV
+/// cache: what the equivalence tests compare between two setups.
+///
+/// # Errors
+/// Tokenizing or decoding fails.
+pub fn greedy_outputs(
+    ctx: &mut LlamaContext<'_>,
+    prompts: &[&str],
+    n_predict: usize,
+) -> Result<Vec<Vec<LlamaToken>>> {
+    let model = ctx.model();
+    prompts
+        .iter()
+        .map(|prompt| {
+            ctx.clear_kv_cache();
+            let tokens = model.vocab().tokenize(prompt, AddBos::Always, false)?;
+            Ok(generate_exact(ctx, &mut LlamaSampler::greedy(), &tokens, n_predict)?.tokens)
+        })
+        .collect()
 }
 
 fn generate_inner(

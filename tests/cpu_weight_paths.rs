@@ -15,10 +15,10 @@
 //! experts (`mul_mat_id`, which AMX does not take) are repacked everywhere.
 
 use llama_cpp::{
-    sys, AddBos, BufferMemory, LlamaBackend, LlamaContextParams, LlamaModel, LlamaModelParams,
-    LlamaSampler, LlamaToken, LoadMode,
+    sys, BufferMemory, LlamaBackend, LlamaContextParams, LlamaModel, LlamaModelParams, LlamaToken,
+    LoadMode,
 };
-use llama_cpp_rs_moe::measure::generate_exact;
+use llama_cpp_rs_moe::measure::greedy_outputs;
 use llama_cpp_rs_moe::models::{dense_test_model, moe_test_model, require};
 use std::collections::BTreeSet;
 use std::ffi::CString;
@@ -60,19 +60,7 @@ fn generate(
         .with_n_threads_batch(2)
         .with_op_offload(false);
     let mut ctx = model.new_context(backend, ctx_params).expect("context");
-    let outputs = PROMPTS
-        .iter()
-        .map(|prompt| {
-            ctx.clear_kv_cache();
-            let tokens = model
-                .vocab()
-                .tokenize(prompt, AddBos::Always, false)
-                .unwrap();
-            generate_exact(&mut ctx, &mut LlamaSampler::greedy(), &tokens, N_PREDICT)
-                .unwrap()
-                .tokens
-        })
-        .collect();
+    let outputs = greedy_outputs(&mut ctx, &PROMPTS, N_PREDICT).unwrap();
     (outputs, used)
 }
 

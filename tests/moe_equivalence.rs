@@ -16,10 +16,9 @@
 //! comparison is reported by `moe_offload --compare` instead.
 
 use llama_cpp::{
-    AddBos, LlamaBackend, LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler,
-    LlamaToken, LoadMode,
+    LlamaBackend, LlamaContextParams, LlamaModel, LlamaModelParams, LlamaToken, LoadMode,
 };
-use llama_cpp_rs_moe::measure::generate_exact;
+use llama_cpp_rs_moe::measure::greedy_outputs;
 use llama_cpp_rs_moe::models::{dense_test_model, moe_test_model, require};
 use std::num::NonZeroU32;
 use std::path::Path;
@@ -32,7 +31,7 @@ const PROMPTS: [&str; 4] = [
 ];
 const N_PREDICT: usize = 32;
 
-fn greedy_outputs(
+fn load_and_generate(
     backend: &LlamaBackend,
     path: &Path,
     params: &LlamaModelParams,
@@ -44,20 +43,7 @@ fn greedy_outputs(
         .with_n_threads_batch(2)
         .with_op_offload(false);
     let mut ctx = model.new_context(backend, ctx_params).expect("context");
-    PROMPTS
-        .iter()
-        .map(|prompt| {
-            ctx.clear_kv_cache();
-            let tokens = model
-                .vocab()
-                .tokenize(prompt, AddBos::Always, false)
-                .unwrap();
-            let mut sampler = LlamaSampler::greedy();
-            generate_exact(&mut ctx, &mut sampler, &tokens, N_PREDICT)
-                .unwrap()
-                .tokens
-        })
-        .collect()
+    greedy_outputs(&mut ctx, &PROMPTS, N_PREDICT).unwrap()
 }
 
 #[test]
@@ -69,7 +55,7 @@ fn moe_matches_dense_with_experts_anywhere() {
         .with_load_mode(LoadMode::Read)
         .with_n_gpu_layers(0);
 
-    let reference = greedy_outputs(&backend, &dense, &base);
+    let reference = load_and_generate(&backend, &dense, &base);
     assert!(reference.iter().all(|tokens| tokens.len() == N_PREDICT));
     // Not degenerate: the prompts lead to different continuations.
     assert!(reference.windows(2).all(|w| w[0] != w[1]));
@@ -93,7 +79,7 @@ fn moe_matches_dense_with_experts_anywhere() {
         ));
     }
     for (name, params) in configurations {
-        let outputs = greedy_outputs(&backend, &moe, &params);
+        let outputs = load_and_generate(&backend, &moe, &params);
         for ((prompt, expected), got) in PROMPTS.iter().zip(&reference).zip(&outputs) {
             let diverge = expected.iter().zip(got).position(|(a, b)| a != b);
             assert_eq!(got, expected, "{name}: output for {prompt:?} differs from the dense model (first difference at {diverge:?})");

@@ -3,9 +3,9 @@
 
 use llama_cpp::{
     AddBos, CpuThreadPool, LlamaBackend, LlamaContextParams, LlamaModel, LlamaModelParams,
-    LlamaSampler, LlamaToken,
+    LlamaToken,
 };
-use llama_cpp_rs_moe::measure::generate_exact;
+use llama_cpp_rs_moe::measure::greedy_outputs;
 use llama_cpp_rs_moe::models::load_dense;
 use std::num::NonZeroU32;
 
@@ -23,21 +23,7 @@ fn greedy(
         .with_n_threads_batch(2)
         .with_cpu_thread_pool(pool);
     let mut ctx = model.new_context(backend, params).expect("context");
-    let mut run = move || {
-        PROMPTS
-            .iter()
-            .map(|prompt| {
-                ctx.clear_kv_cache();
-                let tokens = model
-                    .vocab()
-                    .tokenize(prompt, AddBos::Always, false)
-                    .unwrap();
-                generate_exact(&mut ctx, &mut LlamaSampler::greedy(), &tokens, 24)
-                    .unwrap()
-                    .tokens
-            })
-            .collect()
-    };
+    let mut run = move || greedy_outputs(&mut ctx, &PROMPTS, 24).unwrap();
     if on_other_thread {
         std::thread::scope(|scope| scope.spawn(run).join().unwrap())
     } else {
