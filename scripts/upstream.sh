@@ -86,10 +86,10 @@ mkdir -p "$WORK" "$LOGS"
 if [ ! -d "$SRC/.git" ]; then
     if [ -f "$BUNDLE" ]; then
         log "cloning upstream from $BUNDLE"
-        git clone -q --no-checkout "$BUNDLE" "$SRC"
+        git -c init.defaultBranch=main clone -q --no-checkout "$BUNDLE" "$SRC"
     elif [ -n "${UPSTREAM_GIT_URL:-}" ]; then
         log "cloning upstream from $UPSTREAM_GIT_URL"
-        git clone -q --no-checkout "$UPSTREAM_GIT_URL" "$SRC"
+        git -c init.defaultBranch=main clone -q --no-checkout "$UPSTREAM_GIT_URL" "$SRC"
     else
         log "SKIPPED: no upstream bundle at $BUNDLE and UPSTREAM_GIT_URL is not set"
         exit 0
@@ -99,6 +99,12 @@ git -C "$SRC" cat-file -e "$BASE^{commit}" 2>/dev/null || die "upstream clone la
 git_src() { git -C "$SRC" -c user.name=test-upstream -c user.email=test-upstream@localhost "$@"; }
 
 # --- 2. the llama.cpp submodule ---------------------------------------------
+checkout() { # $1: commit
+    git_src checkout -q -f --detach "$1"
+    git_src clean -qfd -e llama-cpp-sys-2/llama.cpp
+}
+
+checkout "$BASE"
 # The bundle has the gitlink only; bootstrap's tree is b10200, the commit it names. A plain
 # folder: cargo then packages its files as they are.
 sub=$SRC/llama-cpp-sys-2/llama.cpp
@@ -108,11 +114,6 @@ if ! cmp -s "$LLAMA_TREE/include/llama.h" "$sub/include/llama.h" \
     rm -rf "$sub"
     cp -a "$LLAMA_TREE" "$sub"
 fi
-
-checkout() { # $1: commit
-    git_src checkout -q -f --detach "$1"
-    git_src clean -qfd -e llama-cpp-sys-2/llama.cpp
-}
 
 test_binary() { # prints the path of llama-cpp-2's tensor_overrides test binary
     (cd "$SRC" && cargo test --features sampler --test tensor_overrides --no-run \
