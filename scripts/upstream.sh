@@ -147,7 +147,7 @@ for line in sys.stdin:
     spans = [s for s in d["spans"] if s["is_primary"]] or d["spans"]
     file = spans[0]["file_name"] if spans else "-"
     code = (d.get("code") or {}).get("code") or "-"
-    print(f"{d[\"level\"]}\t{file}\t{code}\t{d[\"message\"]}")' | sort > "$1"
+    print("\t".join([d["level"], file, code, d["message"]]))' | sort > "$1"
 }
 
 # --- 3. before: bed81ad fails the new tests ---------------------------------
