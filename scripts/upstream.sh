@@ -105,14 +105,20 @@ checkout() { # $1: commit
 }
 
 checkout "$BASE"
-# The bundle has the gitlink only; bootstrap's tree is b10200, the commit it names. A plain
-# folder: cargo then packages its files as they are.
+# The bundle has the gitlink only; bootstrap's tree is b10200, the commit it names. It gets a
+# git repository of its own with one commit: as a plain folder its files count as untracked
+# in upstream's repository and `cargo publish` refuses the dirty tree.
 sub=$SRC/llama-cpp-sys-2/llama.cpp
 if ! cmp -s "$LLAMA_TREE/include/llama.h" "$sub/include/llama.h" \
-    || ! cmp -s "$LLAMA_TREE/ggml/include/ggml.h" "$sub/ggml/include/ggml.h"; then
+    || ! cmp -s "$LLAMA_TREE/ggml/include/ggml.h" "$sub/ggml/include/ggml.h" \
+    || [ ! -d "$sub/.git" ]; then
     log "filling llama-cpp-sys-2/llama.cpp from $LLAMA_TREE"
     rm -rf "$sub"
     cp -a "$LLAMA_TREE" "$sub"
+    git -C "$sub" -c init.defaultBranch=main init -q
+    git -C "$sub" add -A
+    git -C "$sub" -c user.name=test-upstream -c user.email=test-upstream@localhost \
+        commit -q -m "llama.cpp b10200 from scripts/bootstrap.sh"
 fi
 
 test_binary() { # prints the path of llama-cpp-2's tensor_overrides test binary
