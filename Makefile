@@ -93,6 +93,13 @@ test-dropin: models
 memcheck: models
 	scripts/memcheck.sh
 
+# The llama-cpp-rs patch series in upstream/ against upstream's bed81ad: its new tests fail
+# there, and after `git am` upstream's CI commands and the new tests pass (see
+# scripts/upstream.sh; skips when the upstream bundle is absent). Builds under target/upstream.
+.PHONY: test-upstream
+test-upstream: bootstrap
+	scripts/upstream.sh
+
 # Regenerate llama-cpp-sys/src/bindings.rs from the pinned headers.
 bindings: bootstrap
 	$(CARGO) build -p llama-cpp-moe-sys --features bindgen
