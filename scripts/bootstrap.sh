@@ -37,8 +37,10 @@ ensure_system_packages() {
     local missing=()
     command -v cmake >/dev/null || missing+=(cmake)
     command -v c++ >/dev/null || missing+=(g++)
-    if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 \
-        && ! ls /usr/lib/*/libclang*.so* >/dev/null 2>&1; then
+    # libclang.so or libclang-N.so, what bindgen loads; libclang-cpp (pulled in by other
+    # packages) is another library and does not count.
+    if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/llvm-*/lib/libclang-[0-9]*.so* >/dev/null 2>&1 \
+        && ! ls /usr/lib/*/libclang.so* /usr/lib/*/libclang-[0-9]*.so* >/dev/null 2>&1; then
         missing+=(libclang-dev)
     fi
     command -v valgrind >/dev/null || missing+=(valgrind)
