@@ -11,7 +11,7 @@ DENSE_MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 MOE_MODEL := models/smollm2-moe-e4k1.gguf
 # In a recipe: the newest llama.cpp build that llama-cpp-sys left under target/debug holding $(1)
 # (older ones may predate the LLAMA_BUILD_COMMIT that LLAMA_CPP_LIB_DIR's version check reads).
-built_lib_dir = $$(ls -td $(CURDIR)/target/debug/build/llama-cpp-sys-*/out/lib 2>/dev/null \
+built_lib_dir = $$(ls -td $(CURDIR)/target/debug/build/llama-cpp-moe-sys-*/out/lib 2>/dev/null \
 	| while read d; do ls $$d/$(1) > /dev/null 2>&1 && echo $$d; done | head -n 1)
 
 .PHONY: bootstrap models demo test test-fmt test-static test-native test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream test-dropin memcheck bindings
@@ -103,4 +103,4 @@ test-upstream: bootstrap
 # Regenerate llama-cpp-sys/src/bindings.rs from the pinned headers.
 bindings: bootstrap
 	$(CARGO) build -p llama-cpp-moe-sys --features bindgen
-	cp "$$(ls -td target/debug/build/llama-cpp-sys-*/out/bindings.rs | head -n 1)" llama-cpp-sys/src/bindings.rs
+	cp "$$(ls -td target/debug/build/llama-cpp-moe-sys-*/out/bindings.rs | head -n 1)" llama-cpp-sys/src/bindings.rs
