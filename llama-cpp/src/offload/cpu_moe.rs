@@ -26,36 +26,76 @@ pub fn n_cpu_moe_pattern(n: usize) -> Option<String> {
 /// A regex alternation matching exactly the decimal numbers `0..n` (no
 /// leading zeros), grouped by decades: `0..48` gives `[0-9]|[1-3][0-9]|4[0-7]`.
 fn layer_range_alternation(n: usize) -> String {
+    let last = u32::try_from(n - 1).expect("n < LLAMA_MAX_LAYERS");
+    numbers_alternation(&(0..=last).collect::<Vec<_>>())
+}
+
+/// A regex alternation matching exactly the decimal numbers in `numbers`
+/// (no leading zeros): runs of consecutive numbers become decade classes,
+/// `12..=23` gives `1[2-9]|2[0-3]`.
+pub(crate) fn numbers_alternation(numbers: &[u32]) -> String {
+    let mut sorted = numbers.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
     let mut parts = Vec::new();
-    let full_decades = n / 10; // decades 0..full_decades are complete
-    if full_decades == 0 {
-        parts.push(digit_class(0, n - 1));
-    } else {
-        parts.push("[0-9]".to_owned());
-        // Complete decades 1.. grouped per hundred: "[1-9][0-9]", "1[0-9][0-9]", ...
-        let mut decade = 1;
-        while decade < full_decades {
-            let hundred = decade / 10;
-            let last_in_hundred = ((hundred + 1) * 10 - 1).min(full_decades - 1);
-            let prefix = if hundred == 0 {
-                String::new()
-            } else {
-                hundred.to_string()
-            };
-            parts.push(format!(
-                "{prefix}{}[0-9]",
-                digit_class(decade % 10, last_in_hundred % 10)
-            ));
-            decade = last_in_hundred + 1;
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + 1 {
+            j += 1;
         }
-        if n % 10 != 0 {
-            parts.push(format!("{}{}", full_decades, digit_class(0, n % 10 - 1)));
-        }
+        range_alternation(sorted[i], sorted[j], &mut parts);
+        i = j + 1;
     }
     parts.join("|")
 }
 
-fn digit_class(first: usize, last: usize) -> String {
+/// Appends the alternatives for `lo..=hi`.
+fn range_alternation(lo: u32, hi: u32, out: &mut Vec<String>) {
+    let mut n = lo;
+    while n <= hi {
+        if n % 10 != 0 || n + 9 > hi {
+            // A partial decade: from n to the decade's end or hi.
+            let end = (n / 10 * 10 + 9).min(hi);
+            out.push(with_prefix(n / 10, &digit_class(n % 10, end % 10)));
+            n = end + 1;
+            continue;
+        }
+        // Whole decades from n: as many as fit below hi within this hundred.
+        let decade = n / 10;
+        if decade == 0 {
+            // 0..=9 are one digit: the tens start a class of their own.
+            out.push("[0-9]".to_owned());
+            n = 10;
+            continue;
+        }
+        let mut last = decade;
+        while (last + 1) % 10 != 0 && (last + 1) * 10 + 9 <= hi {
+            last += 1;
+        }
+        if decade % 10 == 0 && last == decade + 9 {
+            // A whole hundred: 100..=199 is `1[0-9][0-9]`.
+            out.push(with_prefix(decade / 10, "[0-9][0-9]"));
+        } else if last == decade {
+            out.push(with_prefix(decade, "[0-9]"));
+        } else {
+            let class = digit_class(decade % 10, last % 10);
+            out.push(with_prefix(decade / 10, &format!("{class}[0-9]")));
+        }
+        n = (last + 1) * 10;
+    }
+}
+
+/// `prefix` then `rest`, with no leading zero: a zero prefix is dropped.
+fn with_prefix(prefix: u32, rest: &str) -> String {
+    if prefix == 0 {
+        rest.to_owned()
+    } else {
+        format!("{prefix}{rest}")
+    }
+}
+
+fn digit_class(first: u32, last: u32) -> String {
     if first == last {
         first.to_string()
     } else {

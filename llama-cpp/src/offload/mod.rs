@@ -25,6 +25,7 @@ mod plan;
 mod regex;
 
 pub use buffer_type::BufferType;
+pub(crate) use cpu_moe::numbers_alternation;
 pub use cpu_moe::{n_cpu_moe_pattern, LLAMA_MAX_LAYERS, MOE_EXPERTS_PATTERN};
 pub(crate) use memory::read_breakdown;
 pub use memory::BufferMemory;

@@ -5,10 +5,11 @@
 //! predictions are wrong in the same ways as against the real dry run.
 
 use super::layout::{layer_slots, Slot};
-use super::patterns::{host_patterns, numbers_alternation};
+use super::patterns::host_patterns;
 use super::search::{Candidate, DeviceBytes, Measured, MemoryProbe, Problem};
 use super::setup::Setup;
 use super::*;
+use crate::offload::numbers_alternation;
 use crate::offload::TensorRegex;
 use std::collections::BTreeSet;
 
