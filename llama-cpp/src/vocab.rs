@@ -102,26 +102,44 @@ impl<'model> LlamaVocab<'model> {
     /// The bytes of one token. Not always valid UTF-8 on its own: a
     /// character may span tokens (see [`TokenDecoder`]).
     pub fn token_to_bytes(&self, token: LlamaToken, special: Special) -> Result<Vec<u8>> {
+        self.piece_bytes(token, 0, special == Special::Tokenize)
+    }
+
+    /// llama.cpp's piece of `token`: `lstrip` leading spaces dropped,
+    /// special tokens rendered when `render_special`. Retries once with the
+    /// size llama.cpp asks for.
+    pub(crate) fn piece_bytes(
+        &self,
+        token: LlamaToken,
+        lstrip: i32,
+        render_special: bool,
+    ) -> Result<Vec<u8>> {
+        // llama.cpp indexes its token table with `at()`: an unknown id would
+        // throw through C.
         self.check_token(token)?;
-        let render_special = special == Special::Tokenize;
         let mut buf = vec![0u8; 32];
         for _ in 0..2 {
-            // SAFETY: token is in range; buf is writable for its length.
+            let len = i32::try_from(buf.len()).unwrap_or(i32::MAX);
+            // SAFETY: the token is in range (checked), `buf` is writable for
+            // `len` bytes, and llama.cpp writes at most `len` bytes (no NUL),
+            // returning minus the needed size when `len` is too small.
             let n = unsafe {
                 sys::llama_token_to_piece(
                     self.raw,
                     token.0,
                     buf.as_mut_ptr().cast(),
-                    buf.len() as i32,
-                    0,
+                    len,
+                    lstrip,
                     render_special,
                 )
             };
-            if n >= 0 {
-                buf.truncate(n as usize);
-                return Ok(buf);
+            match usize::try_from(n) {
+                Ok(n) => {
+                    buf.truncate(n);
+                    return Ok(buf);
+                }
+                Err(_) => buf.resize(n.unsigned_abs() as usize, 0),
             }
-            buf.resize(n.unsigned_abs() as usize, 0);
         }
         Err(LlamaError::Tokenize(format!(
             "token {} has no piece",

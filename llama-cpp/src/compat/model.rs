@@ -1,7 +1,7 @@
 //! llama-cpp-2's token methods on [`LlamaModel`] (this crate has them on [`crate::LlamaVocab`]).
 
 use crate::error::{LlamaError, Result};
-use crate::{sys, AddBos, LlamaModel, LlamaToken, Special};
+use crate::{AddBos, LlamaModel, LlamaToken, Special};
 use encoding_rs::CoderResult;
 use std::num::NonZeroU16;
 
@@ -67,37 +67,8 @@ impl LlamaModel {
         special: bool,
         lstrip: Option<NonZeroU16>,
     ) -> Result<Vec<u8>> {
-        let vocab = self.vocab();
-        // llama.cpp indexes its token table with `at()`: an unknown id would throw through C.
-        vocab.check_token(token)?;
         let lstrip = lstrip.map_or(0, |n| i32::from(n.get()));
-        // SAFETY: the model is live for `&self`; the vocab lives as long as the model.
-        let raw_vocab = unsafe { sys::llama_model_get_vocab(self.as_ptr()) };
-        let mut buf = vec![0u8; 32];
-        for _ in 0..2 {
-            let len = i32::try_from(buf.len()).unwrap_or(i32::MAX);
-            // SAFETY: the token is in range (checked), `buf` is writable for `len` bytes, and
-            // llama.cpp writes at most `len` bytes (no NUL), returning minus the needed size
-            // when `len` is too small.
-            let n = unsafe {
-                sys::llama_token_to_piece(
-                    raw_vocab,
-                    token.0,
-                    buf.as_mut_ptr().cast(),
-                    len,
-                    lstrip,
-                    special,
-                )
-            };
-            match usize::try_from(n) {
-                Ok(n) => {
-                    buf.truncate(n);
-                    return Ok(buf);
-                }
-                Err(_) => buf.resize(n.unsigned_abs() as usize, 0),
-            }
-        }
-        Err(LlamaError::Tokenize(format!("token {token} has no piece")))
+        self.vocab().piece_bytes(token, lstrip, special)
     }
 
     /// The beginning-of-sequence token; `LlamaToken(-1)` (llama.cpp's `LLAMA_TOKEN_NULL`) when
