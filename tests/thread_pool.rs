@@ -2,8 +2,8 @@
 //! they compute; a context keeps its pool when it moves between threads.
 
 use llama_cpp::{
-    AddBos, CpuThreadPool, LlamaBackend, LlamaContextParams, LlamaModel, LlamaModelParams,
-    LlamaToken,
+    AddBos, CpuThreadPool, LlamaBackend, LlamaContextParams, LlamaError, LlamaModel,
+    LlamaModelParams, LlamaToken, ThreadPoolSettings, ThreadPriority,
 };
 use llama_cpp_rs_moe::measure::greedy_outputs;
 use llama_cpp_rs_moe::models::load_dense;
@@ -79,6 +79,71 @@ fn pool_lifecycle_one_decode() {
         );
         if on_other_thread {
             std::thread::scope(|scope| scope.spawn(move || drop(ctx)).join().unwrap());
+        }
+    }
+}
+
+/// The CPUs this thread may run on, as /proc lists them ("0-1").
+#[cfg(target_os = "linux")]
+fn allowed_cpus() -> String {
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap();
+    line.trim().to_owned()
+}
+
+/// The settings reach ggml: a strict mask pins the creating thread (worker 0)
+/// to the first listed CPU, as llama.cpp's `--cpu-strict` does, and the
+/// tokens are those of the default pool.
+#[cfg(target_os = "linux")]
+#[test]
+fn pool_settings_pin_and_compute_the_same_tokens() {
+    let backend = LlamaBackend::init().unwrap();
+    let model = load_dense(&backend, &LlamaModelParams::default().with_n_gpu_layers(0));
+    let base = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(128))
+        .with_n_threads(2)
+        .with_n_threads_batch(2);
+    let expected = {
+        let mut ctx = model.new_context(&backend, base.clone()).unwrap();
+        greedy_outputs(&mut ctx, &PROMPTS, 24).unwrap()
+    };
+    // A thread of its own: the affinity stays with the thread that made the pool.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let before = allowed_cpus();
+                let settings = ThreadPoolSettings::default()
+                    .with_poll(0)
+                    .with_priority(ThreadPriority::Normal)
+                    .with_cpus(vec![0], true);
+                let params = base.clone().with_thread_pool_settings(settings);
+                let mut ctx = model.new_context(&backend, params).unwrap();
+                assert_eq!(allowed_cpus(), "0", "was {before} before the pool");
+                assert_eq!(greedy_outputs(&mut ctx, &PROMPTS, 24).unwrap(), expected);
+            })
+            .join()
+            .unwrap();
+    });
+}
+
+#[test]
+fn invalid_pool_settings_are_errors_before_any_thread_starts() {
+    let backend = LlamaBackend::init().unwrap();
+    let model = load_dense(&backend, &LlamaModelParams::default().with_n_gpu_layers(0));
+    for settings in [
+        ThreadPoolSettings::default().with_poll(101),
+        ThreadPoolSettings::default().with_cpus(Vec::new(), false),
+        ThreadPoolSettings::default().with_cpus(vec![0, 512], true),
+    ] {
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(32))
+            .with_thread_pool_settings(settings.clone());
+        match model.new_context(&backend, params) {
+            Err(LlamaError::InvalidParameter { name, .. }) => assert_eq!(name, "thread_pool"),
+            other => panic!("{settings:?}: {:?}", other.map(|_| ())),
         }
     }
 }

@@ -59,6 +59,7 @@ impl LlamaModel {
             // the context asks for, up to the pool's size.
             CpuThreadPool::PerContext => Some(ThreadPool::new(
                 params.raw.n_threads.max(params.raw.n_threads_batch),
+                &params.thread_pool_settings,
             )?),
             CpuThreadPool::PerGraph => None,
         };

@@ -83,5 +83,5 @@ pub use model::{LlamaChatMessage, LlamaModel};
 pub use offload::{BufferMemory, BufferType, OffloadPlan, PlannedTensor, TensorOverride};
 pub use planner::{Budget, Plan, PlanError, Planner};
 pub use sampler::LlamaSampler;
-pub use thread_pool::CpuThreadPool;
+pub use thread_pool::{CpuThreadPool, ThreadPoolSettings, ThreadPriority};
 pub use vocab::{AddBos, LlamaToken, LlamaVocab, Special, TokenDecoder};

@@ -32,6 +32,138 @@ pub enum CpuThreadPool {
     PerGraph,
 }
 
+/// How the threads of a [`CpuThreadPool::PerContext`] pool wait, where they
+/// run and at what priority: ggml's `ggml_threadpool_params`, the settings
+/// llama.cpp's tools take as `--poll`, `--cpu-strict`, `--cpu-mask` and
+/// `--prio`. The default is ggml's: poll level 50, normal priority, no CPU
+/// mask.
+///
+/// With experts in host memory every decoded token alternates between GPU
+/// and CPU work once per layer, so how fast the workers wake for the next
+/// CPU part matters; whether a setting helps is measured per machine
+/// (docs/BENCHMARKS.md, "Host decode").
+///
+/// ```
+/// use llama_cpp_moe::{ThreadPoolSettings, ThreadPriority};
+/// // Spin between graph computations, keep CPU 0 for the GPU driver's threads.
+/// let settings = ThreadPoolSettings::default()
+///     .with_poll(100)
+///     .with_cpus((1..16).collect(), true)
+///     .with_priority(ThreadPriority::High);
+/// assert_eq!(settings.poll(), 100);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadPoolSettings {
+    poll: u32,
+    priority: ThreadPriority,
+    cpus: Option<Vec<usize>>,
+    strict_cpu: bool,
+}
+
+/// Scheduling priority of the pool's threads (ggml's `ggml_sched_priority`).
+/// Above `Normal` usually needs privileges (`CAP_SYS_NICE` on Linux); where it
+/// is refused ggml logs a warning and the threads keep their priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ThreadPriority {
+    /// Below normal.
+    Low,
+    /// The operating system's default.
+    #[default]
+    Normal,
+    /// Above normal.
+    Medium,
+    /// High.
+    High,
+    /// Real-time scheduling.
+    Realtime,
+}
+
+impl ThreadPriority {
+    fn raw(self) -> sys::ggml_sched_priority {
+        match self {
+            Self::Low => -1,
+            Self::Normal => 0,
+            Self::Medium => 1,
+            Self::High => 2,
+            Self::Realtime => 3,
+        }
+    }
+}
+
+impl Default for ThreadPoolSettings {
+    fn default() -> Self {
+        Self {
+            poll: 50,
+            priority: ThreadPriority::Normal,
+            cpus: None,
+            strict_cpu: false,
+        }
+    }
+}
+
+impl ThreadPoolSettings {
+    /// How long an idle worker spins before it sleeps, 0 (sleep at once) to
+    /// 100 (spin longest); ggml's default is 50.
+    pub fn with_poll(mut self, poll: u32) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// The priority of the workers and of the thread that creates the pool.
+    pub fn with_priority(mut self, priority: ThreadPriority) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// The CPUs (0-based indices) the workers may run on. With `strict`,
+    /// each worker is pinned to one of them in turn; without, every worker
+    /// may run on any of them. As in llama.cpp, the thread that creates the
+    /// context (worker 0) gets the first worker's affinity too, and keeps it.
+    pub fn with_cpus(mut self, cpus: Vec<usize>, strict: bool) -> Self {
+        self.cpus = Some(cpus);
+        self.strict_cpu = strict;
+        self
+    }
+
+    /// The polling level.
+    pub fn poll(&self) -> u32 {
+        self.poll
+    }
+
+    /// The priority.
+    pub fn priority(&self) -> ThreadPriority {
+        self.priority
+    }
+
+    /// The CPUs, if restricted, and whether each worker is pinned to one.
+    pub fn cpus(&self) -> Option<(&[usize], bool)> {
+        self.cpus.as_deref().map(|c| (c, self.strict_cpu))
+    }
+
+    /// Checked by `LlamaContextParams::validate` before any pool is made.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let invalid = |reason: String| {
+            Err(LlamaError::InvalidParameter {
+                name: "thread_pool",
+                reason,
+            })
+        };
+        if self.poll > 100 {
+            return invalid(format!("poll is 0 to 100, got {}", self.poll));
+        }
+        if let Some(cpus) = &self.cpus {
+            if cpus.is_empty() {
+                return invalid("the CPU list is empty".into());
+            }
+            let max = sys::GGML_MAX_N_THREADS as usize;
+            if let Some(cpu) = cpus.iter().find(|&&c| c >= max) {
+                return invalid(format!("CPU {cpu} is beyond ggml's mask of {max}"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// An owned `ggml_threadpool`.
 #[derive(Debug)]
 pub(crate) struct ThreadPool {
@@ -46,10 +178,20 @@ unsafe impl Send for ThreadPool {}
 impl ThreadPool {
     /// `n_threads` is in 1..=GGML_MAX_N_THREADS (ggml asserts otherwise):
     /// `LlamaContextParams::validate` checks it before any pool is made.
-    pub(crate) fn new(n_threads: i32) -> Result<Self> {
+    /// `settings` passed [`ThreadPoolSettings::validate`].
+    pub(crate) fn new(n_threads: i32, settings: &ThreadPoolSettings) -> Result<Self> {
         debug_assert!((1..=sys::GGML_MAX_N_THREADS as i32).contains(&n_threads));
         // SAFETY: fills a plain struct by value; n_threads is in range (above).
         let mut params = unsafe { sys::ggml_threadpool_params_default(n_threads) };
+        params.poll = settings.poll;
+        params.prio = settings.priority.raw();
+        if let Some(cpus) = &settings.cpus {
+            // Indices are below the mask's length (validate).
+            for &cpu in cpus {
+                params.cpumask[cpu] = true;
+            }
+            params.strict_cpu = settings.strict_cpu;
+        }
         // SAFETY: params is a valid, initialised struct that outlives the
         // call (ggml copies what it needs).
         let raw = unsafe { sys::ggml_threadpool_new(&mut params) };

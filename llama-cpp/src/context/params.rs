@@ -6,7 +6,7 @@
 
 use crate::error::{LlamaError, Result};
 use crate::sys;
-use crate::thread_pool::CpuThreadPool;
+use crate::thread_pool::{CpuThreadPool, ThreadPoolSettings};
 #[cfg(doc)]
 use crate::{LlamaContext, LlamaModel};
 use std::num::NonZeroU32;
@@ -36,6 +36,7 @@ pub enum FlashAttention {
 pub struct LlamaContextParams {
     pub(super) raw: sys::llama_context_params,
     pub(super) cpu_thread_pool: CpuThreadPool,
+    pub(super) thread_pool_settings: ThreadPoolSettings,
 }
 
 // SAFETY: the struct's pointer fields (callbacks, samplers) are never set by
@@ -51,6 +52,7 @@ impl Default for LlamaContextParams {
         Self {
             raw,
             cpu_thread_pool: CpuThreadPool::default(),
+            thread_pool_settings: ThreadPoolSettings::default(),
         }
     }
 }
@@ -140,6 +142,13 @@ impl LlamaContextParams {
         self
     }
 
+    /// Polling, CPU affinity and priority of the per-context pool (ignored
+    /// with [`CpuThreadPool::PerGraph`]).
+    pub fn with_thread_pool_settings(mut self, settings: ThreadPoolSettings) -> Self {
+        self.thread_pool_settings = settings;
+        self
+    }
+
     /// Skip llama.cpp's internal timing.
     pub fn with_no_perf(mut self, no_perf: bool) -> Self {
         self.raw.no_perf = no_perf;
@@ -176,6 +185,11 @@ impl LlamaContextParams {
         self.cpu_thread_pool
     }
 
+    /// The per-context pool's settings.
+    pub fn thread_pool_settings(&self) -> &ThreadPoolSettings {
+        &self.thread_pool_settings
+    }
+
     pub(super) fn validate(&self) -> Result<()> {
         let invalid = |name, reason: &str| {
             Err(LlamaError::InvalidParameter {
@@ -203,6 +217,6 @@ impl LlamaContextParams {
                 &format!("at most {} threads", sys::GGML_MAX_N_THREADS),
             );
         }
-        Ok(())
+        self.thread_pool_settings.validate()
     }
 }
