@@ -19,7 +19,7 @@ use clap::Parser;
 use llama_cpp::planner::{Budget, DeviceBytes, ExpertBiases, Planner, Workload, DEFAULT_RESERVE};
 use llama_cpp::{
     sys, BufferType, CpuThreadPool, FlashAttention, LlamaBackend, LlamaBatch, LlamaContext,
-    LlamaContextParams, LlamaModel, LlamaSampler, LlamaToken,
+    LlamaContextParams, LlamaModel, LlamaSampler, LlamaToken, ThreadPoolSettings, ThreadPriority,
 };
 use llama_cpp_rs_moe::defaults::{self, ContextSettings};
 use llama_cpp_rs_moe::measure::{
@@ -47,8 +47,11 @@ struct Args {
     /// also picks n_batch/n_ubatch), fit_bias_host (1: expert biases follow their
     /// matrices), ncm_fit=SIZE (the best --n-cpu-moe N that fits the budget by llama.cpp's
     /// dry run), ot_file=PATH (overrides and n_gpu_layers from llama.cpp's own fit,
-    /// scripts/gpu/fit_harness.cpp). Repeatable; consecutive configs with the same
-    /// placement share one loaded model.
+    /// scripts/gpu/fit_harness.cpp), poll=0..100, prio (low|normal|medium|high|realtime),
+    /// cpus=A-B (the pool's CPUs) and strict (1: one CPU per worker): the per-context
+    /// thread pool's settings; host_buffers=0 (no pinned GPU-host buffers for host weights,
+    /// so the CPU repack buffer types get them), repack=0 (no CPU repack buffer types).
+    /// Repeatable; consecutive configs with the same placement share one loaded model.
     #[arg(long = "config", required = true)]
     configs: Vec<String>,
     /// Prompt tokens (default for every config).
@@ -97,6 +100,18 @@ struct Config {
     fit: Option<String>,
     /// The planner chooses n_batch / n_ubatch too.
     fit_ubatch: bool,
+    /// Thread-pool polling level (ggml's default 50 when unset).
+    poll: Option<u32>,
+    /// Thread-pool priority, as given.
+    prio: Option<String>,
+    /// The pool's CPUs, `A-B`.
+    cpus: Option<String>,
+    /// One CPU per worker (with `cpus`).
+    strict: bool,
+    /// Host weights may use the GPU's pinned host buffer type (llama.cpp's default).
+    host_buffers: bool,
+    /// Host weights may use the CPU repack buffer types (llama.cpp's default).
+    repack: bool,
     /// The planner sends expert biases to the host with their matrices.
     fit_bias_host: bool,
     /// VRAM budget for the best fitting `--n-cpu-moe N` (`ncm_fit=`).
@@ -124,15 +139,19 @@ struct Predicted {
 
 impl Config {
     /// What decides the loaded model (the rest is per context).
-    fn model_key(&self) -> (u32, Option<CpuMoe>, bool, Vec<(String, String)>) {
+    fn model_key(&self) -> ModelKey {
         (
             self.n_gpu_layers,
             self.cpu_moe,
-            self.mmap,
+            (self.mmap, self.host_buffers, self.repack),
             self.plan_overrides.clone(),
         )
     }
 }
+
+/// What a loaded model depends on: layers, MoE placement, (mmap, host buffers, repack),
+/// overrides.
+type ModelKey = (u32, Option<CpuMoe>, (bool, bool, bool), Vec<(String, String)>);
 
 #[derive(Debug, Serialize)]
 struct Buffer {
@@ -266,6 +285,12 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
         fit: None,
         fit_ubatch: false,
         fit_bias_host: false,
+        poll: None,
+        prio: None,
+        cpus: None,
+        strict: false,
+        host_buffers: true,
+        repack: true,
         ncm_fit: None,
         ot_file: None,
         plan_overrides: Vec::new(),
@@ -320,10 +345,58 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
             "fit_bias_host" => config.fit_bias_host = flag(),
             "ncm_fit" => config.ncm_fit = Some(value.replace(';', ",")),
             "ot_file" => config.ot_file = Some(PathBuf::from(value)),
+            "poll" => config.poll = Some(value.parse()?),
+            "prio" => {
+                priority(value)?;
+                config.prio = Some(value.to_owned());
+            }
+            "cpus" => {
+                cpu_range(value)?;
+                config.cpus = Some(value.to_owned());
+            }
+            "strict" => config.strict = flag(),
+            "host_buffers" => config.host_buffers = flag(),
+            "repack" => config.repack = flag(),
             other => bail!("{spec}: unknown key {other:?}"),
         }
     }
     Ok(config)
+}
+
+fn priority(text: &str) -> Result<ThreadPriority> {
+    Ok(match text {
+        "low" => ThreadPriority::Low,
+        "normal" => ThreadPriority::Normal,
+        "medium" => ThreadPriority::Medium,
+        "high" => ThreadPriority::High,
+        "realtime" => ThreadPriority::Realtime,
+        _ => bail!("prio: {text:?} is not low, normal, medium, high or realtime"),
+    })
+}
+
+/// `A-B` (inclusive) or a single CPU index.
+fn cpu_range(text: &str) -> Result<Vec<usize>> {
+    let (a, b) = text.split_once('-').unwrap_or((text, text));
+    let (a, b): (usize, usize) = (a.parse()?, b.parse()?);
+    if a > b {
+        bail!("cpus: {text:?} is an empty range");
+    }
+    Ok((a..=b).collect())
+}
+
+fn thread_pool_settings(config: &Config) -> ThreadPoolSettings {
+    let mut settings = ThreadPoolSettings::default();
+    if let Some(poll) = config.poll {
+        settings = settings.with_poll(poll);
+    }
+    // Both were checked when the config was parsed.
+    if let Some(prio) = config.prio.as_deref().and_then(|p| priority(p).ok()) {
+        settings = settings.with_priority(prio);
+    }
+    if let Some(cpus) = config.cpus.as_deref().and_then(|c| cpu_range(c).ok()) {
+        settings = settings.with_cpus(cpus, config.strict);
+    }
+    settings
 }
 
 /// The context params of a configuration.
@@ -346,6 +419,7 @@ fn context_params(config: &Config) -> LlamaContextParams {
         } else {
             CpuThreadPool::PerContext
         })
+        .with_thread_pool_settings(thread_pool_settings(config))
         .with_flash_attention(match config.flash_attention.as_str() {
             "on" => FlashAttention::Enabled,
             "off" => FlashAttention::Disabled,
@@ -466,7 +540,7 @@ fn parts(bytes: DeviceBytes) -> [u64; 3] {
 
 /// A model with what was measured while loading it.
 struct LoadedModel {
-    key: (u32, Option<CpuMoe>, bool, Vec<(String, String)>),
+    key: ModelKey,
     model: LlamaModel,
     load_seconds: f64,
     rss_after_load: u64,
@@ -480,7 +554,9 @@ impl LoadedModel {
         let free_before = DeviceFreeMemory::read_all();
         ProcessMemory::reset_peak();
         let start = Instant::now();
-        let mut params = model_params(config.n_gpu_layers, config.mmap, config.cpu_moe);
+        let mut params = model_params(config.n_gpu_layers, config.mmap, config.cpu_moe)
+            .with_host_buffers(config.host_buffers)
+            .with_extra_buffer_types(config.repack);
         for (pattern, buffer_type) in &config.plan_overrides {
             params = params.with_tensor_override(pattern, BufferType::from_name(buffer_type))?;
         }

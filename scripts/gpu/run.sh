@@ -29,6 +29,16 @@
 #                own fit (common_fit_params), 512- and 4,096-token prompts, Rust loop, 2 runs;
 #                plan-table.md holds the table (after setup; about 7 min with the model written)
 #   plan-trades  the planner's ubatch choice and expert biases on the host, at 8 GiB (~2 min)
+#   host-decode-a, host-decode-b  issue 15: GPT-OSS-20B --cpu-moe decode (example defaults, 5 runs) per thread count,
+#                thread-pool setting (poll, priority, CPU mask), host buffer type (pinned vs CPU repack
+#                vs plain), expert biases on the GPU, GGML_CUDA_GRAPH_OPT; --n-cpu-moe 12 beside
+#   profile      the same --cpu-moe decode under nsys (when the machine has it): GPU kernel time,
+#                CUDA API and OS-runtime time per token
+#   pack-libs    return every library built so far (CUDA, no-OpenMP, cpu-* variants) in parts of 15 MiB,
+#                to carry as dist/gpu-libs next time
+#
+# Benchmarks load the crate's default CPU backend (cpu-builds' portable variant: GGML_NATIVE=OFF,
+# no OpenMP) when cpu-builds has built it, not the CUDA build's own (-march=native, AMX, OpenMP).
 set -euo pipefail
 root=$(pwd)
 dist=$root/dist/gpu
@@ -104,7 +114,7 @@ setup() {
         cmake --build "$work/llama-build" -j16 > "$out/cmake-build.log" 2>&1
         echo "CUDA build: $((SECONDS - t0)) s" | tee -a "$out/steps.log"
     fi
-    if [ ! -f "$libs/noomp/$cpu_lib" ]; then
+    if [ "${SETUP_NOOMP:-1}" = 1 ] && [ ! -f "$libs/noomp/$cpu_lib" ]; then
         local t0=$SECONDS
         # The CPU backend without OpenMP (ggml's own thread pool), as the
         # crate's default build has it: only libggml-cpu differs, same ABI.
@@ -115,16 +125,22 @@ setup() {
         cmake --build "$work/noomp-build" -j16 --target ggml-cpu >> "$out/cmake-noomp.log" 2>&1
         mkdir -p "$libs/noomp" && cp -L "$work/noomp-build/bin/$cpu_lib" "$libs/noomp/"
         echo "no-OpenMP CPU build: $((SECONDS - t0)) s" | tee -a "$out/steps.log"
-        # Returned in parts of 15 MiB (the tool returns files of 16 MiB at most);
-        # carried as dist/gpu-libs/ they save the next cold machine the build.
-        (cd "$libs" && tar -cf - *.so* noomp) | xz -T16 -6 | split -b 15M - "$ret/cuda-libs.tar.xz.part-"
-        ls -la "$ret"
     fi
     ls -la "$libs"/*.so* > "$out/libs.txt"
     hardware
 }
 
-run_bin() { LD_LIBRARY_PATH=$libs "$bin/$1" "${@:2}"; }
+# The library folders benchmarks load: the crate's default CPU backend first when built.
+lib_path() { if [ -f "$libs/cpu-portable/$cpu_lib" ]; then echo "$libs/cpu-portable:$libs"; else echo "$libs"; fi; }
+run_bin() { LD_LIBRARY_PATH=$(lib_path) "$bin/$1" "${@:2}"; }
+
+# Returned in parts of 15 MiB (the tool returns files of 16 MiB at most); carried as
+# dist/gpu-libs/ they save the next cold machine the builds.
+pack_libs() {
+    (cd "$libs" && tar -cf - *.so* $(ls -d noomp cpu-* 2>/dev/null)) | xz -T16 -6 \
+        | split -b 15M - "$ret/cuda-libs.tar.xz.part-"
+    ls -la "$ret"
+}
 
 h2d() {
     nvcc -O2 -arch=sm_90 -o "$work/h2d" "$dist/h2d_bandwidth.cu" && "$work/h2d" | tee "$out/h2d-bandwidth.txt"
@@ -142,7 +158,7 @@ sweep() {
     for c in "$@"; do args+=(--config "$c"); done
     [ "${WITH_C:-0}" = 1 ] || args+=(--no-c)
     log "sweep $label: ${envs[*]} $*"
-    env LD_LIBRARY_PATH="$libs" RUST_LOG=info "${envs[@]}" "$bin/bench_moe" --model "$model" --runs "${RUNS:-3}" \
+    env LD_LIBRARY_PATH="$(lib_path)" RUST_LOG=info "${envs[@]}" "$bin/bench_moe" --model "$model" --runs "${RUNS:-3}" \
         --json "$out/sweep-$label.json" "${args[@]}" > "$out/sweep-$label.txt" 2> "$out/sweep-$label.err" \
         || echo "sweep $label FAILED" | tee -a "$out/steps.log"
     grep -E "^##|device|rust|Rust/C|^c " "$out/sweep-$label.txt" || true
@@ -203,7 +219,7 @@ cpu_builds() {
     local v noamx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
     # A setup that unpacked carried libraries has not unpacked the sources.
     [ -d "$work/llama.cpp" ] || tar -C "$work" -xJf "$dist/llama.cpp.tar.xz"
-    for v in native native-no-amx portable; do
+    for v in ${CPU_VARIANTS:-native native-no-amx portable}; do
         [ -f "$libs/cpu-$v/$cpu_lib" ] && continue
         local extra=()
         case $v in
@@ -258,6 +274,44 @@ amx_check() {
     CUDA_VISIBLE_DEVICES= LD_LIBRARY_PATH="$fixed:$libs" "$bin/moe_offload" --model "$moe" --cpu-moe --runs 3 --compare \
         --n-predict 48 > "$out/amx-demo.txt" 2>&1 || echo "demo FAILED" | tee -a "$out/steps.log"
     tail -n 2 "$out/amx-equivalence.txt"; tail -n 8 "$out/amx-demo.txt"
+}
+
+# Issue 15: what a binding can choose for the --cpu-moe decode, each against the same
+# baseline in the same process (the baseline runs first and last: drift shows).
+host_decode_a() {
+    local ex=moe=all,example=1
+    RUNS=5 sweep hd-threads -- "base:$ex" "t8:$ex,threads=8" "t12:$ex,threads=12" \
+        "t14:$ex,threads=14" "t15:$ex,threads=15" "poll0:$ex,poll=0" "poll100:$ex,poll=100" \
+        "prio-high-t15-cpu1-15:$ex,threads=15,cpus=1-15,prio=high" "t15-cpu1-15-strict:$ex,threads=15,cpus=1-15,strict=1" \
+        "t15-cpu1-15:$ex,threads=15,cpus=1-15" "t16-strict:$ex,cpus=0-15,strict=1" \
+        "poll100-t15-cpu1-15:$ex,threads=15,cpus=1-15,poll=100" "base-end:$ex"
+}
+
+host_decode_b() {
+    local ex=moe=all,example=1 ot=$work/bias-gpu.ot
+    # Host buffer types: pinned CUDA_Host (llama.cpp's default when a GPU is present), the CPU
+    # repack types (MXFP4 8x8 on AVX2; computed on the CPU for prompts too), plain CPU memory.
+    RUNS=5 sweep hd-bufs -- "repack:$ex,host_buffers=0" "plain:$ex,host_buffers=0,repack=0"
+    # Expert biases stay on the GPU, the matrices go to the host.
+    printf '%s\n' 'ot blk\.[0-9]+\.ffn_(up|down|gate|gate_up)_exps\.weight=CPU' > "$ot"
+    RUNS=5 sweep hd-bias -- "bias-gpu:ot_file=$ot,example=1"
+    RUNS=5 sweep hd-graphopt GGML_CUDA_GRAPH_OPT=1 -- "graph-opt:$ex"
+    RUNS=5 sweep hd-ncm12 -- "ncm12:moe=12,example=1" "gpu:ngl=999,example=1"
+}
+
+profile() {
+    local model=$work/models/gpt-oss-20b.gguf nsys
+    nsys=$(command -v nsys || ls /usr/local/cuda*/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys 2>/dev/null | head -n 1 || true)
+    { echo "nsys: ${nsys:-none}"; echo "perf: $(command -v perf || echo none)"; } | tee "$out/profile-tools.txt"
+    [ -n "$nsys" ] || return 0
+    synth gpt-oss-20b "$model"
+    log "nsys: --cpu-moe, example defaults, 1 run, 64 tokens"
+    LD_LIBRARY_PATH=$(lib_path) "$nsys" profile -t cuda,osrt -s none --cpuctxsw=none -o "$work/decode" -f true \
+        "$bin/bench_moe" --model "$model" --runs 1 --gen 64 --no-c --config "cpu-moe:moe=all,example=1" \
+        > "$out/profile-run.txt" 2>&1 || echo "nsys FAILED" | tee -a "$out/steps.log"
+    "$nsys" stats -r cuda_gpu_kern_sum,cuda_api_sum,cuda_gpu_mem_time_sum,osrt_sum -f csv -o "$out/profile" \
+        "$work/decode.nsys-rep" > "$out/profile-stats.txt" 2>&1 || true
+    ls "$out"/profile* ; head -n 12 "$out"/profile_cuda_gpu_kern_sum.csv "$out"/profile_cuda_api_sum.csv 2>/dev/null || true
 }
 
 stash() {
@@ -374,6 +428,10 @@ for step in "$@"; do
             RUNS=10 sweep p2048-passive OMP_WAIT_POLICY=passive -- example-p2048:moe=all,example=1,prompt=2048
             RUNS=10 sweep p2048-noomp LD_LIBRARY_PATH="$libs/noomp:$libs" -- example-p2048:moe=all,example=1,prompt=2048 ;;
         plan) plan ;;
+        host-decode-a) host_decode_a ;;
+        host-decode-b) host_decode_b ;;
+        profile) profile ;;
+        pack-libs) pack_libs ;;
         plan-trades) plan_trades ;;
         cpu-builds) cpu_builds ;;
         tilecfg) tilecfg ;;
