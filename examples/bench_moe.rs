@@ -26,7 +26,9 @@ use llama_cpp_rs_moe::measure::{
     percentile, physical_cores, DeviceFreeMemory, ProcessMemory, Summary,
 };
 use llama_cpp_rs_moe::model_params::{model_params, CpuMoe};
-use llama_cpp_rs_moe::planning::{best_n_cpu_moe, parse_sizes};
+use llama_cpp_rs_moe::planning::{
+    best_n_cpu_moe, calibrated_speed_model, parse_decode_points, parse_sizes,
+};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::ptr::NonNull;
@@ -45,7 +47,9 @@ struct Args {
     /// src/defaults.rs; ctx defaults to theirs), runs, prompt, gen, fit=SIZE[;SIZE] (the
     /// placement planner's plan for that VRAM budget per GPU), fit_ubatch (1: the planner
     /// also picks n_batch/n_ubatch), fit_bias_host (1: expert biases follow their
-    /// matrices), ncm_fit=SIZE (the best --n-cpu-moe N that fits the budget by llama.cpp's
+    /// matrices), fit_calib=all:TPS[;N:TPS] (decode t/s measured on this machine with
+    /// --cpu-moe and --n-cpu-moe N: the planner's speed model is calibrated on them),
+    /// ncm_fit=SIZE (the best --n-cpu-moe N that fits the budget by llama.cpp's
     /// dry run), ot_file=PATH (overrides and n_gpu_layers from llama.cpp's own fit,
     /// scripts/gpu/fit_harness.cpp), poll=0..100, prio (low|normal|medium|high|realtime),
     /// cpus=A-B (the pool's CPUs) and strict (1: one CPU per worker): the per-context
@@ -114,6 +118,8 @@ struct Config {
     repack: bool,
     /// The planner sends expert biases to the host with their matrices.
     fit_bias_host: bool,
+    /// Measured decode speeds that calibrate the planner (`fit_calib=`), as given.
+    fit_calib: Option<String>,
     /// VRAM budget for the best fitting `--n-cpu-moe N` (`ncm_fit=`).
     ncm_fit: Option<String>,
     /// `PATTERN=BUFFER_TYPE` lines from llama.cpp's fit (`ot_file=`, written by
@@ -283,6 +289,7 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
         prompt: args.prompt,
         gen: args.gen,
         fit: None,
+        fit_calib: None,
         fit_ubatch: false,
         fit_bias_host: false,
         poll: None,
@@ -343,6 +350,7 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
             "fit" => config.fit = Some(value.replace(';', ",")),
             "fit_ubatch" => config.fit_ubatch = flag(),
             "fit_bias_host" => config.fit_bias_host = flag(),
+            "fit_calib" => config.fit_calib = Some(value.to_owned()),
             "ncm_fit" => config.ncm_fit = Some(value.replace(';', ",")),
             "ot_file" => config.ot_file = Some(PathBuf::from(value)),
             "poll" => config.poll = Some(value.parse()?),
@@ -451,9 +459,17 @@ fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
         } else {
             ExpertBiases::Gpu
         };
-        let planner = planner
+        let mut planner = planner
             .budget(Budget::bytes_per_device(budget_bytes.clone()))
             .expert_biases(biases);
+        if let Some(calib) = &config.fit_calib {
+            let speed = calibrated_speed_model(&args.model, &parse_decode_points(calib)?)?;
+            eprintln!(
+                "== {}: speed model calibrated on {calib}: {speed:?} ==",
+                config.name
+            );
+            planner = planner.speed_model(speed);
+        }
         let plan = planner.plan(&base, &ctx_params)?;
         eprintln!("== plan for {} ({text}) ==\n{plan}", config.name);
         config.plan_overrides = plan

@@ -7,6 +7,12 @@
 //! cargo run --release --example moe_offload -- --model gpt-oss-20b.gguf --vram-budget 8GiB
 //! ```
 //!
+//! With no placement flag (`--cpu-moe`, `--n-cpu-moe`, `--override`,
+//! `--n-gpu-layers`, `--fit`, `--vram-budget`) the placement planner places the
+//! experts within each GPU's free memory minus 1 GiB, as llama.cpp's tools fit
+//! by default; on a machine without a GPU everything stays in host memory.
+//! `--no-fit` keeps llama.cpp's own defaults (every layer on the GPU).
+//!
 //! Every figure printed is measured: token counts come from the tokenizer,
 //! times from timestamps taken as each token is sampled, memory from
 //! llama.cpp's own buffer accounting, the device query and /proc.
@@ -26,7 +32,7 @@ use llama_cpp_rs_moe::measure::{
 };
 use llama_cpp_rs_moe::model_params::{model_params, CpuMoe};
 use llama_cpp_rs_moe::models::moe_test_model;
-use llama_cpp_rs_moe::planning::parse_budget;
+use llama_cpp_rs_moe::planning::{calibrated_speed_model, parse_budget, parse_decode_points};
 use llama_cpp_rs_moe::report::{
     compare, mib, summary, BufferRow, Comparison, ConfigReport, DeviceMemory, ModelFacts,
     PredictedDevice, Prediction, Report, RunReport, Settings,
@@ -55,8 +61,16 @@ struct Args {
     n_cpu_moe: Option<usize>,
     /// Let the placement planner pick which experts stay in host memory: the fastest
     /// placement within the VRAM budget (default: free memory minus 1 GiB per GPU).
+    /// The default when no other placement flag is given.
     #[arg(long, conflicts_with_all = ["cpu_moe", "n_cpu_moe"])]
     fit: bool,
+    /// No placement plan when no placement flag is given: llama.cpp's defaults.
+    #[arg(long, conflicts_with_all = ["fit", "vram_budget", "calib"])]
+    no_fit: bool,
+    /// Decode speeds measured on this machine that calibrate the planner's speed model:
+    /// `all:33.1` (--cpu-moe), `12:60.2` (--n-cpu-moe 12), comma-separated.
+    #[arg(long, value_name = "all:TPS[,N:TPS]", conflicts_with_all = ["cpu_moe", "n_cpu_moe"])]
+    calib: Option<String>,
     /// VRAM budget per GPU for the planner (implies --fit): `8GiB`, `7.5GB`, `8GiB,4GiB`.
     #[arg(long, value_name = "SIZE[,SIZE]", conflicts_with_all = ["cpu_moe", "n_cpu_moe"])]
     vram_budget: Option<String>,
@@ -64,13 +78,8 @@ struct Args {
     #[arg(long = "override", value_name = "PATTERN=BUFT")]
     overrides: Vec<String>,
     /// Layers on the GPU (default: all).
-    #[arg(
-        short = 'n',
-        long = "n-gpu-layers",
-        visible_alias = "ngl",
-        default_value_t = 999
-    )]
-    n_gpu_layers: u32,
+    #[arg(short = 'n', long = "n-gpu-layers", visible_alias = "ngl")]
+    n_gpu_layers: Option<u32>,
     /// Context size in tokens.
     #[arg(long, default_value_t = defaults::N_CTX)]
     ctx_size: u32,
@@ -233,8 +242,13 @@ fn config_name(args: &Args) -> String {
     parts.extend(args.overrides.iter().map(|o| format!("--override {o}")));
     if let Some(budget) = &args.vram_budget {
         parts.push(format!("--vram-budget {budget}"));
-    } else if args.fit {
+    } else if args.fit || args.calib.is_some() {
         parts.push("--fit".to_owned());
+    } else if default_fit(args) {
+        parts.push("--fit (default)".to_owned());
+    }
+    if let Some(calib) = &args.calib {
+        parts.push(format!("--calib {calib}"));
     }
     if parts.is_empty() {
         "no offload".to_owned()
@@ -244,7 +258,30 @@ fn config_name(args: &Args) -> String {
 }
 
 fn base_params(args: &Args) -> LlamaModelParams {
-    model_params(args.n_gpu_layers, args.mmap, None)
+    model_params(n_gpu_layers(args), args.mmap, None)
+}
+
+/// `--n-gpu-layers`, or every layer.
+fn n_gpu_layers(args: &Args) -> u32 {
+    args.n_gpu_layers.unwrap_or(999)
+}
+
+/// Whether the planner places the experts: asked for, or (as llama.cpp's
+/// tools fit by default) no placement flag given and no `--no-fit`.
+fn plans(args: &Args) -> bool {
+    args.fit || args.vram_budget.is_some() || args.calib.is_some() || default_fit(args)
+}
+
+/// No placement flag and no `--no-fit`: the planner by default.
+fn default_fit(args: &Args) -> bool {
+    !(args.no_fit
+        || args.fit
+        || args.vram_budget.is_some()
+        || args.calib.is_some()
+        || args.cpu_moe
+        || args.n_cpu_moe.is_some()
+        || !args.overrides.is_empty()
+        || args.n_gpu_layers.is_some())
 }
 
 fn offload_params(args: &Args) -> Result<LlamaModelParams> {
@@ -254,7 +291,7 @@ fn offload_params(args: &Args) -> Result<LlamaModelParams> {
     } else {
         args.n_cpu_moe.map(CpuMoe::FirstLayers)
     };
-    let mut params = model_params(args.n_gpu_layers, args.mmap, cpu_moe);
+    let mut params = model_params(n_gpu_layers(args), args.mmap, cpu_moe);
     for spec in &args.overrides {
         let (pattern, buft) = spec
             .rsplit_once('=')
@@ -264,22 +301,40 @@ fn offload_params(args: &Args) -> Result<LlamaModelParams> {
     Ok(params)
 }
 
-/// With --fit or --vram-budget: the planner's placement on top of `params`,
-/// printed with its predictions and reasons, which the JSON report keeps.
+/// With --fit, --vram-budget or no placement flag: the planner's placement
+/// on top of `params`, printed with its predictions and reasons, which the
+/// JSON report keeps. A plan that fails by default (not asked for) is a
+/// warning, and llama.cpp's defaults run, as with llama.cpp's own fit.
 fn fit(
     args: &Args,
     path: &Path,
     params: LlamaModelParams,
 ) -> Result<(LlamaModelParams, Option<Prediction>)> {
-    if !args.fit && args.vram_budget.is_none() {
+    if !plans(args) {
         return Ok((params, None));
     }
     let mut planner = Planner::new(path);
     if let Some(text) = &args.vram_budget {
         planner = planner.budget(parse_budget(text)?);
     }
+    if let Some(text) = &args.calib {
+        let speed = calibrated_speed_model(path, &parse_decode_points(text)?)?;
+        println!(
+            "\nspeed model calibrated on {text}: host decode {:.1} GB/s, {:.3} ms per host layer",
+            speed.host_decode_bandwidth / 1e9,
+            speed.host_decode_layer_overhead * 1e3
+        );
+        planner = planner.speed_model(speed);
+    }
     let ctx_params = context_params(args, args.threads.unwrap_or_else(physical_cores));
-    let plan = planner.plan(&params, &ctx_params)?;
+    let plan = match planner.plan(&params, &ctx_params) {
+        Ok(plan) => plan,
+        Err(err) if default_fit(args) => {
+            println!("\nno placement plan ({err}); running with llama.cpp's defaults (--no-fit)");
+            return Ok((params, None));
+        }
+        Err(err) => return Err(err.into()),
+    };
     println!("\nplacement plan:\n{plan}");
     let predicted = Prediction {
         devices: plan
@@ -502,7 +557,7 @@ fn run_config(
         );
     }
     let settings = Settings {
-        n_gpu_layers: args.n_gpu_layers,
+        n_gpu_layers: n_gpu_layers(args),
         ctx_size: ctx.n_ctx(),
         threads,
         batch: ctx.n_batch(),

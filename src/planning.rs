@@ -1,10 +1,16 @@
 //! The examples' side of the placement planner: budgets from the command
-//! line (`8GiB`, `8GiB,4GiB`) and the hand-picked placement the planner is
-//! measured against, the best `--n-cpu-moe N` that fits the same budget.
+//! line (`8GiB`, `8GiB,4GiB`), measured decode speeds that calibrate its
+//! speed model (`all:33.1;12:60.2`), and the hand-picked placement the
+//! planner is measured against, the best `--n-cpu-moe N` that fits the same
+//! budget.
 
-use llama_cpp::planner::{Budget, DeviceBytes, PlanError, Planner};
+use llama_cpp::gguf::{GgufError, GgufFile};
+use llama_cpp::planner::{
+    Budget, CalibrationError, DecodePoint, DeviceBytes, ModelLayout, PlanError, Planner, SpeedModel,
+};
 use llama_cpp::{LlamaContextParams, LlamaModelParams};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// llama.cpp's dry-run accounting per device name (`CPU` for the host).
 pub type DryRunBytes = BTreeMap<String, DeviceBytes>;
@@ -53,6 +59,66 @@ pub fn parse_sizes(text: &str) -> Result<Vec<u64>, ParseSizeError> {
 /// [`parse_sizes`] as a planner budget.
 pub fn parse_budget(text: &str) -> Result<Budget, ParseSizeError> {
     parse_sizes(text).map(Budget::bytes_per_device)
+}
+
+/// A measured decode speed that is not `all:TPS` or `N:TPS`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid decode measurement {value:?}: expected all:TPS (--cpu-moe) or N:TPS (--n-cpu-moe N) \
+     with the measured decode tokens/s, e.g. all:33.1;12:60.2"
+)]
+pub struct ParseDecodePointError {
+    /// The text that was given.
+    pub value: String,
+}
+
+/// Decode speeds measured with llama.cpp's placements, `;`- or `,`-separated:
+/// `all:33.1;12:60.2` is 33.1 t/s with `--cpu-moe` and 60.2 with
+/// `--n-cpu-moe 12`. Whether a speed is usable is the calibration's to say.
+pub fn parse_decode_points(text: &str) -> Result<Vec<DecodePoint>, ParseDecodePointError> {
+    text.split([';', ','])
+        .map(|item| {
+            let bad = || ParseDecodePointError {
+                value: item.to_owned(),
+            };
+            let (placement, tps) = item.split_once(':').ok_or_else(bad)?;
+            let tps: f64 = tps.trim().parse().map_err(|_| bad())?;
+            match placement.trim() {
+                "all" => Ok(DecodePoint::cpu_moe(tps)),
+                n => Ok(DecodePoint::n_cpu_moe(n.parse().map_err(|_| bad())?, tps)),
+            }
+        })
+        .collect()
+}
+
+/// Why no calibrated speed model came out.
+#[derive(Debug, thiserror::Error)]
+pub enum CalibrateError {
+    /// The model's header could not be read.
+    #[error("{path}: {source}")]
+    Model {
+        /// The model file.
+        path: String,
+        /// What went wrong.
+        source: GgufError,
+    },
+    /// The measurements do not fit.
+    #[error(transparent)]
+    Fit(#[from] CalibrationError),
+}
+
+/// The planner's reference speed model with its host decode constants
+/// fitted to `points`, measured with the model at `path` on this machine.
+pub fn calibrated_speed_model(
+    path: &Path,
+    points: &[DecodePoint],
+) -> Result<SpeedModel, CalibrateError> {
+    let file = GgufFile::open(path).map_err(|source| CalibrateError::Model {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let layout = ModelLayout::from_gguf(&file);
+    Ok(SpeedModel::default().calibrate_decode(&layout, points)?)
 }
 
 /// The GPU bytes of a dry run: every device but the host.
@@ -126,5 +192,20 @@ mod tests {
             panic!("a list is per device");
         };
         assert_eq!(sizes, [8 << 30, 4 << 30]);
+    }
+
+    #[test]
+    fn decode_points_parse_as_placement_and_speed() {
+        assert_eq!(
+            parse_decode_points("all:33.1;12:60.2").unwrap(),
+            [DecodePoint::cpu_moe(33.1), DecodePoint::n_cpu_moe(12, 60.2)]
+        );
+        assert_eq!(
+            parse_decode_points("7:76.1,all:30").unwrap(),
+            [DecodePoint::n_cpu_moe(7, 76.1), DecodePoint::cpu_moe(30.0)]
+        );
+        for bad in ["", "all", "all:", "x:3", "-1:30", "12:fast", "all:33.1;"] {
+            assert!(parse_decode_points(bad).is_err(), "{bad}");
+        }
     }
 }

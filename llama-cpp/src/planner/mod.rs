@@ -44,6 +44,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod calibrate;
 mod error;
 mod layout;
 mod patterns;
@@ -55,6 +56,7 @@ mod speed;
 #[cfg(test)]
 mod tests;
 
+pub use calibrate::{CalibrationError, DecodePoint, HostExperts};
 pub use error::{PlanError, Shortfall};
 pub use layout::{ExpertPart, LayoutTensor, ModelLayout};
 pub use plan::{Plan, PlannedDevice};
@@ -511,8 +513,15 @@ fn traffic(layout: &ModelLayout, setup: &Setup, problem: &Problem, c: &Candidate
         }
     }
     let mut traffic = Traffic::default();
+    let mut host_layers = std::collections::BTreeSet::new();
     for (i, t) in layout.tensors.iter().enumerate() {
         let host = on_host[i] || setup.slots[i] == Slot::Host;
+        // A split per layer whose experts (moved by the plan or the caller's
+        // overrides) left a GPU layer; a layer wholly on the CPU has none.
+        let moved = on_host[i] || (setup.fixed[i] && setup.slots[i] == Slot::Host);
+        if let (true, Some(_), Some(layer), false) = (moved, t.expert, t.layer, t.is_bias) {
+            host_layers.insert(layer);
+        }
         match (host, t.expert.is_some()) {
             // The input embeddings are a row lookup, not a matrix product.
             (true, false) if crate::offload::is_input_tensor(&t.name) => {}
@@ -529,6 +538,7 @@ fn traffic(layout: &ModelLayout, setup: &Setup, problem: &Problem, c: &Candidate
             Slot::Gpu(_) => traffic.gpu_dense_bytes += bytes,
         }
     }
+    traffic.host_expert_layers = host_layers.len() as u32;
     traffic
 }
 

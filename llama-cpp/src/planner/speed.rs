@@ -7,8 +7,14 @@
 //!   GPU computes `t` tokens. The two add up: ggml b10200 copies a layer's
 //!   experts after reading the router's choice and computes afterwards.
 //! * Decode, per token: the CPU reads the active host experts at the
-//!   effective host memory bandwidth, the GPU reads its active weights, and
-//!   each layer costs a fixed launch/synchronisation overhead.
+//!   effective host memory bandwidth, the GPU reads its active weights, each
+//!   layer costs a fixed launch/synchronisation overhead, and each layer with
+//!   experts in host memory a fixed cost for the round trip of its
+//!   activations between GPU and CPU (a graph split).
+//!
+//! The host side differs most between machines and CPU builds: fit it to the
+//! decode speeds of a few placements measured on the machine with
+//! [`SpeedModel::calibrate_decode`].
 
 use super::layout::ModelLayout;
 
@@ -16,14 +22,19 @@ use super::layout::ModelLayout;
 ///
 /// [`SpeedModel::h200_reference`] holds the values measured on the project's
 /// H200 machine (docs/BENCHMARKS.md); on another machine, measure the
-/// host→GPU bandwidth (`scripts/gpu/h2d_bandwidth.cu`) and one decode speed
-/// with `--cpu-moe` and set them here.
+/// host→GPU bandwidth (`scripts/gpu/h2d_bandwidth.cu`) and set it here, and
+/// fit the host decode constants to measured decode speeds with
+/// [`SpeedModel::calibrate_decode`] (`--cpu-moe` and one `--n-cpu-moe N`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SpeedModel {
     /// Bytes per second copied from pinned host memory to the GPU.
     pub host_to_gpu_bandwidth: f64,
     /// Bytes per second the CPU backend reads expert weights while decoding.
     pub host_decode_bandwidth: f64,
+    /// Seconds per decoded token for each layer with any expert matrix in
+    /// host memory: the split's round trip (activations to the CPU, its
+    /// thread pool woken, the result back to the GPU), whatever the bytes.
+    pub host_decode_layer_overhead: f64,
     /// Bytes per second the GPU reads weights while decoding.
     pub gpu_decode_bandwidth: f64,
     /// Seconds of fixed cost per layer and decoded token on the GPU.
@@ -40,10 +51,21 @@ impl SpeedModel {
     /// docs/BENCHMARKS.md:
     ///
     /// * host→GPU 55.5 GB/s: `cudaMemcpyAsync` of 1 GiB from pinned memory.
-    /// * host decode 52 GB/s: decode time against host expert bytes read per
-    ///   token is a line through `--cpu-moe` (1.27 GB, 27.9 ms) and
-    ///   `--n-cpu-moe 12` (0.64 GB, 15.8 ms) whose intercept, 3.7 ms, is the
-    ///   all-GPU time per token. (The 92 GB/s STREAM triad over-predicts.)
+    /// * host decode 52 GB/s and 0 per host layer: decode time against host
+    ///   expert bytes read per token is a line through `--cpu-moe` (1.27 GB,
+    ///   27.9 ms) and `--n-cpu-moe 12` (0.64 GB, 15.8 ms) whose intercept,
+    ///   3.7 ms, is the all-GPU time per token: 1.01 ms per host layer of
+    ///   52.9 MB read. (The 92 GB/s STREAM triad over-predicts.) Those rows
+    ///   cannot split the 1.01 ms between bandwidth and a fixed cost per
+    ///   layer: every host layer holds the same bytes, so `c + 52.9 MB / B`
+    ///   is one number. The planner's run (docs/BENCHMARKS.md, issue 13),
+    ///   whose plans also hold a third of a boundary layer, fits a negative
+    ///   fixed cost by least squares, i.e. none above its noise, so the
+    ///   reference charges the whole 1.01 ms to bandwidth. That run's CPU
+    ///   build (AMX compiled in) decodes slower: [`SpeedModel::calibrate_decode`]
+    ///   on its 16 rows gives 39 GB/s and every row within 15% (0.90–1.12 of
+    ///   the prediction, against 0.71–0.89 with these constants); on its
+    ///   `--n-cpu-moe N` rows alone 37.5 GB/s, the plans within 16%.
     /// * GPU decode: 4.0 TB/s and 0.11 ms per layer reproduce the all-GPU
     ///   3.7 ms of GPT-OSS-20B (24 layers) and, within 10%, DeepSeek,
     ///   Qwen3 and Phi-3.5-MoE.
@@ -58,6 +80,7 @@ impl SpeedModel {
         Self {
             host_to_gpu_bandwidth: 55.5e9,
             host_decode_bandwidth: 52e9,
+            host_decode_layer_overhead: 0.0,
             gpu_decode_bandwidth: 4.0e12,
             gpu_decode_layer_overhead: 0.11e-3,
             gpu_prompt_flops: 105e12,
@@ -113,6 +136,8 @@ pub(crate) struct Traffic {
     pub gpu_expert_bytes: u64,
     /// Other weights on the GPUs, all read per token.
     pub gpu_dense_bytes: u64,
+    /// Layers with any routed-expert matrix in host memory.
+    pub host_expert_layers: u32,
 }
 
 /// Parameters used per token (2 FLOPs each): dense tensors other than the
@@ -133,15 +158,26 @@ pub(crate) fn active_params(layout: &ModelLayout) -> f64 {
         .sum()
 }
 
+/// Bytes the CPU reads per decoded token: the active share of the host
+/// experts and every other host weight a layer computes with.
+pub(crate) fn host_decode_bytes(layout: &ModelLayout, traffic: &Traffic) -> f64 {
+    traffic.host_expert_bytes as f64 * layout.active_fraction() + traffic.host_dense_bytes as f64
+}
+
 impl SpeedModel {
     /// Seconds per decoded token.
     pub(crate) fn decode_seconds(&self, layout: &ModelLayout, traffic: &Traffic) -> f64 {
+        self.decode_gpu_seconds(layout, traffic)
+            + host_decode_bytes(layout, traffic) / self.host_decode_bandwidth
+            + f64::from(traffic.host_expert_layers) * self.host_decode_layer_overhead
+    }
+
+    /// The GPU's part of a decoded token: its weights read, its layers run.
+    pub(crate) fn decode_gpu_seconds(&self, layout: &ModelLayout, traffic: &Traffic) -> f64 {
         let frac = layout.active_fraction();
-        let host = (traffic.host_expert_bytes as f64 * frac + traffic.host_dense_bytes as f64)
-            / self.host_decode_bandwidth;
-        let gpu = (traffic.gpu_expert_bytes as f64 * frac + traffic.gpu_dense_bytes as f64)
-            / self.gpu_decode_bandwidth;
-        host + gpu + f64::from(layout.n_layer) * self.gpu_decode_layer_overhead
+        (traffic.gpu_expert_bytes as f64 * frac + traffic.gpu_dense_bytes as f64)
+            / self.gpu_decode_bandwidth
+            + f64::from(layout.n_layer) * self.gpu_decode_layer_overhead
     }
 
     /// Seconds for a prompt of `tokens` in ubatches of `n_ubatch`.

@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 const MXFP4_BLOCK: (u64, u64) = (32, 17);
 
 /// GPT-OSS-20B's tensors (names, elements, bytes), `n_layer` layers.
-fn gpt_oss(n_layer: u32) -> ModelLayout {
+pub(super) fn gpt_oss(n_layer: u32) -> ModelLayout {
     let (e, f, x, vocab) = (2880u64, 2880u64, 32u64, 201_088u64);
     let bf16 = |n: u64| (n, 2 * n);
     let f32 = |n: u64| (n, 4 * n);
@@ -104,7 +104,7 @@ impl MemoryProbe for FakeProbe<'_> {
     }
 }
 
-fn one_gpu(layout: &ModelLayout) -> Setup {
+pub(super) fn one_gpu(layout: &ModelLayout) -> Setup {
     Setup::from_rules(layout, -1, &[140 * GIB], |_| None)
 }
 
