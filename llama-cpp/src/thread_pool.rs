@@ -118,7 +118,9 @@ impl ThreadPoolSettings {
     /// The CPUs (0-based indices) the workers may run on. With `strict`,
     /// each worker is pinned to one of them in turn; without, every worker
     /// may run on any of them. As in llama.cpp, the thread that creates the
-    /// context (worker 0) gets the first worker's affinity too, and keeps it.
+    /// context (worker 0) gets the first worker's affinity too, and keeps it
+    /// after the context is gone: threads it starts later, including the
+    /// workers of a later pool without a mask, inherit it.
     pub fn with_cpus(mut self, cpus: Vec<usize>, strict: bool) -> Self {
         self.cpus = Some(cpus);
         self.strict_cpu = strict;

@@ -152,8 +152,9 @@ sweep() {
     local label=$1; shift
     local envs=()
     while [ "$1" != "--" ]; do envs+=("$1"); shift; done; shift
-    local model=$work/models/gpt-oss-20b.gguf
-    synth gpt-oss-20b "$model"
+    local preset=${PRESET:-gpt-oss-20b}
+    local model=$work/models/$preset.gguf
+    synth "$preset" "$model"
     local args=()
     for c in "$@"; do args+=(--config "$c"); done
     [ "${WITH_C:-0}" = 1 ] || args+=(--no-c)
@@ -179,29 +180,55 @@ fit_harness() {
         -L"$libs" -lllama -lggml -lggml-base -Wl,-rpath,"$libs"
 }
 
+# PRESET (default gpt-oss-20b), PLAN_BUDGETS (GiB), PLAN_TEST=0 skips the GPU test, and
+# PLAN_LABEL names the sweep (plan-LABEL), so budgets can be split over calls.
 plan() {
-    local small=$work/models/qwen3-2l.gguf model=$work/models/gpt-oss-20b.gguf b configs=()
-    [ -f "$small" ] || "$bin/synth_moe" --preset qwen3-30b-a3b --layers 2 --output "$small" \
-        > /dev/null
-    log "planner test on the GPU (2-layer Qwen3-30B-A3B shapes)"
-    LLAMA_TEST_MOE_MODEL=$small run_bin test_planner --ignored --nocapture --test-threads 1 \
-        > "$out/test-planner.txt" 2>&1 || echo "planner test FAILED" | tee -a "$out/steps.log"
-    tail -n 3 "$out/test-planner.txt"
-    synth gpt-oss-20b "$model"
+    local small=$work/models/qwen3-2l.gguf preset=${PRESET:-gpt-oss-20b} b configs=()
+    local model=$work/models/$preset.gguf label=plan${PLAN_LABEL:+-$PLAN_LABEL}
+    if [ "${PLAN_TEST:-1}" = 1 ]; then
+        [ -f "$small" ] || "$bin/synth_moe" --preset qwen3-30b-a3b --layers 2 --output "$small" \
+            > /dev/null
+        log "planner test on the GPU (2-layer Qwen3-30B-A3B shapes)"
+        LLAMA_TEST_MOE_MODEL=$small run_bin test_planner --ignored --nocapture --test-threads 1 \
+            > "$out/test-planner.txt" 2>&1 || echo "planner test FAILED" | tee -a "$out/steps.log"
+        tail -n 3 "$out/test-planner.txt"
+    fi
+    synth "$preset" "$model"
     fit_harness
-    local common=example=1,ctx=8192,gen=64
-    for b in ${PLAN_BUDGETS:-4 6 8 10}; do
+    local common=example=1,ctx=8192,gen=64 calib=
+    # The speed model calibrated on this machine's --cpu-moe and --n-cpu-moe 12 decode rows of
+    # GPT-OSS-20B (host-decode-a/-b earlier on the same warm machine), when measured.
+    [ "$preset" != gpt-oss-20b ] || calib=$(decode_points)
+    [ -z "$calib" ] || echo "fit_calib=$calib" | tee -a "$out/steps.log"
+    for b in ${PLAN_BUDGETS:-3 4 6 8 10}; do
         log "llama.cpp's fit for $b GiB"
         LD_LIBRARY_PATH=$libs "$work/fit_harness" "$model" $(((b << 30) - (256 << 20))) 8192 2048 \
-            > "$out/llfit-$b.txt" 2> "$out/llfit-$b.err" || echo "fit_harness $b FAILED" | tee -a "$out/steps.log"
-        grep -v '^ot ' "$out/llfit-$b.txt" | tr '\n' ' '; grep -c '^ot ' "$out/llfit-$b.txt" || true
-        configs+=("fit$b-p512:fit=${b}GiB,$common" "fit$b-p4096:fit=${b}GiB,$common,prompt=4096"
+            > "$out/llfit-$preset-$b.txt" 2> "$out/llfit-$preset-$b.err" \
+            || echo "fit_harness $b FAILED" | tee -a "$out/steps.log"
+        grep -v '^ot ' "$out/llfit-$preset-$b.txt" | tr '\n' ' '; grep -c '^ot ' "$out/llfit-$preset-$b.txt" || true
+        configs+=("fit$b-p512:fit=${b}GiB,$common${calib:+,fit_calib=$calib}"
+            "fit$b-p4096:fit=${b}GiB,$common,prompt=4096${calib:+,fit_calib=$calib}"
             "ncm$b-p512:ncm_fit=${b}GiB,$common" "ncm$b-p4096:ncm_fit=${b}GiB,$common,prompt=4096"
-            "llfit$b-p512:ot_file=$out/llfit-$b.txt,$common"
-            "llfit$b-p4096:ot_file=$out/llfit-$b.txt,$common,prompt=4096")
+            "llfit$b-p512:ot_file=$out/llfit-$preset-$b.txt,$common"
+            "llfit$b-p4096:ot_file=$out/llfit-$preset-$b.txt,$common,prompt=4096")
     done
-    RUNS=${RUNS:-2} sweep plan -- "${configs[@]}"
-    python3 "$dist/plan_table.py" "$out/sweep-plan.json" | tee "$out/plan-table.md" || true
+    RUNS=${RUNS:-3} sweep "$label" -- "${configs[@]}"
+    python3 "$dist/plan_table.py" "$out/sweep-$label.json" | tee "$out/$label-table.md" || true
+}
+
+# "all:TPS;12:TPS" from the host-decode rows base (--cpu-moe) and ncm12, mean Rust decode.
+decode_points() {
+    python3 - "$out/sweep-hd-threads.json" "$out/sweep-hd-ncm12.json" <<'PY' 2>/dev/null || true
+import json, sys
+points = {}
+for path in sys.argv[1:]:
+    for row in json.load(open(path)):
+        key = {"base": "all", "ncm12": "12"}.get(row["config"]["name"])
+        if key and row["rust"]["decode_tps_summary"]:
+            points[key] = row["rust"]["decode_tps_summary"]["mean"]
+if len(points) == 2:
+    print(f"all:{points['all']:.2f};12:{points['12']:.2f}")
+PY
 }
 
 # The planner's own trades at 8 GiB: the ubatch it picks for a long prompt, and expert biases
@@ -279,24 +306,29 @@ amx_check() {
 # Issue 15: what a binding can choose for the --cpu-moe decode, each against the same
 # baseline in the same process (the baseline runs first and last: drift shows).
 host_decode_a() {
-    local ex=moe=all,example=1
+    local ex=moe=all,example=1,gen=64
     RUNS=5 sweep hd-threads -- "base:$ex" "t8:$ex,threads=8" "t12:$ex,threads=12" \
         "t14:$ex,threads=14" "t15:$ex,threads=15" "poll0:$ex,poll=0" "poll100:$ex,poll=100" \
-        "prio-high-t15-cpu1-15:$ex,threads=15,cpus=1-15,prio=high" "t15-cpu1-15-strict:$ex,threads=15,cpus=1-15,strict=1" \
+        "base-end:$ex"
+    # A CPU mask stays on the thread that made the pool (ggml pins worker 0, the caller), and
+    # threads it starts later inherit it: masked rows run in a process of their own, each with
+    # its own mask.
+    RUNS=5 sweep hd-mask -- "t15-cpu1-15-strict:$ex,threads=15,cpus=1-15,strict=1" \
         "t15-cpu1-15:$ex,threads=15,cpus=1-15" "t16-strict:$ex,cpus=0-15,strict=1" \
-        "poll100-t15-cpu1-15:$ex,threads=15,cpus=1-15,poll=100" "base-end:$ex"
+        "poll100-t15-cpu1-15:$ex,threads=15,cpus=1-15,poll=100" \
+        "prio-high-t15-cpu1-15:$ex,threads=15,cpus=1-15,prio=high"
 }
 
 host_decode_b() {
-    local ex=moe=all,example=1 ot=$work/bias-gpu.ot
+    local ex=moe=all,example=1,gen=64 ot=$work/bias-gpu.ot
     # Host buffer types: pinned CUDA_Host (llama.cpp's default when a GPU is present), the CPU
     # repack types (MXFP4 8x8 on AVX2; computed on the CPU for prompts too), plain CPU memory.
     RUNS=5 sweep hd-bufs -- "repack:$ex,host_buffers=0" "plain:$ex,host_buffers=0,repack=0"
     # Expert biases stay on the GPU, the matrices go to the host.
     printf '%s\n' 'ot blk\.[0-9]+\.ffn_(up|down|gate|gate_up)_exps\.weight=CPU' > "$ot"
-    RUNS=5 sweep hd-bias -- "bias-gpu:ot_file=$ot,example=1"
+    RUNS=5 sweep hd-bias -- "bias-gpu:ot_file=$ot,example=1,gen=64"
     RUNS=5 sweep hd-graphopt GGML_CUDA_GRAPH_OPT=1 -- "graph-opt:$ex"
-    RUNS=5 sweep hd-ncm12 -- "ncm12:moe=12,example=1" "gpu:ngl=999,example=1"
+    RUNS=5 sweep hd-ncm12 -- "ncm12:moe=12,example=1,gen=64" "gpu:ngl=999,example=1,gen=64"
 }
 
 profile() {
