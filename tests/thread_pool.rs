@@ -83,23 +83,30 @@ fn pool_lifecycle_one_decode() {
     }
 }
 
-/// The CPUs this thread may run on, as /proc lists them ("0-1").
+/// The CPUs a thread may run on, as /proc lists them ("0-1"); `task` is a
+/// thread id of this process or "thread-self".
 #[cfg(target_os = "linux")]
-fn allowed_cpus() -> String {
-    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+fn allowed_cpus(task: &str) -> String {
+    let path = if task == "thread-self" {
+        "/proc/thread-self/status".to_owned()
+    } else {
+        format!("/proc/self/task/{task}/status")
+    };
+    let status = std::fs::read_to_string(path).unwrap_or_default();
     let line = status
         .lines()
         .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-        .unwrap();
+        .unwrap_or("");
     line.trim().to_owned()
 }
 
-/// The settings reach ggml: a strict mask pins the creating thread (worker 0)
-/// to the first listed CPU, as llama.cpp's `--cpu-strict` does, and the
-/// tokens are those of the default pool.
+/// The settings reach ggml: a strict one-CPU mask pins the pool's workers to
+/// that CPU, while the thread that created the context keeps its own
+/// affinity (ggml pins it too and never undoes it: a later pool's workers
+/// then inherited the mask), and the tokens are those of the default pool.
 #[cfg(target_os = "linux")]
 #[test]
-fn pool_settings_pin_and_compute_the_same_tokens() {
+fn pool_settings_pin_the_workers_not_the_caller() {
     let backend = LlamaBackend::init().unwrap();
     let model = load_dense(&backend, &LlamaModelParams::default().with_n_gpu_layers(0));
     let base = LlamaContextParams::default()
@@ -110,18 +117,31 @@ fn pool_settings_pin_and_compute_the_same_tokens() {
         let mut ctx = model.new_context(&backend, base.clone()).unwrap();
         greedy_outputs(&mut ctx, &PROMPTS, 24).unwrap()
     };
-    // A thread of its own: the affinity stays with the thread that made the pool.
+    let tasks = || -> Vec<String> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect()
+    };
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
-                let before = allowed_cpus();
+                let before = allowed_cpus("thread-self");
+                let tasks_before = tasks();
                 let settings = ThreadPoolSettings::default()
                     .with_poll(0)
                     .with_priority(ThreadPriority::Normal)
                     .with_cpus(vec![0], true);
                 let params = base.clone().with_thread_pool_settings(settings);
                 let mut ctx = model.new_context(&backend, params).unwrap();
-                assert_eq!(allowed_cpus(), "0", "was {before} before the pool");
+                assert_eq!(allowed_cpus("thread-self"), before, "the caller keeps its CPUs");
+                // The pool's worker (2 threads: the caller and one worker).
+                let pinned: Vec<_> = tasks()
+                    .into_iter()
+                    .filter(|t| !tasks_before.contains(t))
+                    .filter(|t| allowed_cpus(t) == "0")
+                    .collect();
+                assert!(!pinned.is_empty(), "no new thread is pinned to CPU 0");
                 assert_eq!(greedy_outputs(&mut ctx, &PROMPTS, 24).unwrap(), expected);
             })
             .join()

@@ -117,10 +117,14 @@ impl ThreadPoolSettings {
 
     /// The CPUs (0-based indices) the workers may run on. With `strict`,
     /// each worker is pinned to one of them in turn; without, every worker
-    /// may run on any of them. As in llama.cpp, the thread that creates the
-    /// context (worker 0) gets the first worker's affinity too, and keeps it
-    /// after the context is gone: threads it starts later, including the
-    /// workers of a later pool without a mask, inherit it.
+    /// may run on any of them.
+    ///
+    /// Unlike llama.cpp's tools, the thread that creates the context keeps
+    /// its own affinity and priority on Linux: ggml pins its caller as worker
+    /// 0 and never undoes it, so every thread it started later inherited the
+    /// mask, including the workers of a later pool without one (measured: a
+    /// 16-thread pool made after a 15-CPU mask took over 8 minutes for a
+    /// benchmark row that takes 20 s). The workers ggml starts keep the mask.
     pub fn with_cpus(mut self, cpus: Vec<usize>, strict: bool) -> Self {
         self.cpus = Some(cpus);
         self.strict_cpu = strict;
@@ -194,9 +198,15 @@ impl ThreadPool {
             }
             params.strict_cpu = settings.strict_cpu;
         }
+        #[cfg(target_os = "linux")]
+        let caller = CallerScheduling::save();
         // SAFETY: params is a valid, initialised struct that outlives the
         // call (ggml copies what it needs).
         let raw = unsafe { sys::ggml_threadpool_new(&mut params) };
+        #[cfg(target_os = "linux")]
+        if let Some(caller) = caller {
+            caller.restore();
+        }
         NonNull::new(raw).map(|raw| Self { raw }).ok_or_else(|| {
             LlamaError::ContextCreate(format!(
                 "ggml could not create a pool of {n_threads} threads"
@@ -206,6 +216,48 @@ impl ThreadPool {
 
     pub(crate) fn as_ptr(&self) -> *mut sys::ggml_threadpool {
         self.raw.as_ptr()
+    }
+}
+
+/// The calling thread's CPU affinity and scheduling policy, put back after
+/// `ggml_threadpool_new` has applied the pool's to it (see
+/// [`ThreadPoolSettings::with_cpus`]).
+#[cfg(target_os = "linux")]
+struct CallerScheduling {
+    cpus: libc::cpu_set_t,
+    policy: libc::c_int,
+    param: libc::sched_param,
+}
+
+#[cfg(target_os = "linux")]
+impl CallerScheduling {
+    fn save() -> Option<Self> {
+        // SAFETY: all-zero bytes are valid values of these plain C structs.
+        let (mut cpus, mut param): (libc::cpu_set_t, libc::sched_param) =
+            unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+        let mut policy = 0;
+        // SAFETY: pid 0 is the calling thread; the out-pointers are valid
+        // for the sizes given.
+        let ok = unsafe {
+            libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut cpus) == 0
+                && libc::pthread_getschedparam(libc::pthread_self(), &mut policy, &mut param)
+                    == 0
+        };
+        ok.then_some(Self {
+            cpus,
+            policy,
+            param,
+        })
+    }
+
+    /// Best effort, as ggml's own calls: a failure leaves ggml's settings.
+    fn restore(&self) {
+        // SAFETY: as in save; the values were read from this thread, so
+        // putting them back needs no privilege.
+        unsafe {
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.cpus);
+            libc::pthread_setschedparam(libc::pthread_self(), self.policy, &self.param);
+        }
     }
 }
 
