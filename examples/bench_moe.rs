@@ -157,7 +157,12 @@ impl Config {
 
 /// What a loaded model depends on: layers, MoE placement, (mmap, host buffers, repack),
 /// overrides.
-type ModelKey = (u32, Option<CpuMoe>, (bool, bool, bool), Vec<(String, String)>);
+type ModelKey = (
+    u32,
+    Option<CpuMoe>,
+    (bool, bool, bool),
+    Vec<(String, String)>,
+);
 
 #[derive(Debug, Serialize)]
 struct Buffer {

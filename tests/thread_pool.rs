@@ -134,7 +134,11 @@ fn pool_settings_pin_the_workers_not_the_caller() {
                     .with_cpus(vec![0], true);
                 let params = base.clone().with_thread_pool_settings(settings);
                 let mut ctx = model.new_context(&backend, params).unwrap();
-                assert_eq!(allowed_cpus("thread-self"), before, "the caller keeps its CPUs");
+                assert_eq!(
+                    allowed_cpus("thread-self"),
+                    before,
+                    "the caller keeps its CPUs"
+                );
                 // The pool's worker (2 threads: the caller and one worker).
                 let pinned: Vec<_> = tasks()
                     .into_iter()

@@ -240,8 +240,7 @@ impl CallerScheduling {
         // for the sizes given.
         let ok = unsafe {
             libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut cpus) == 0
-                && libc::pthread_getschedparam(libc::pthread_self(), &mut policy, &mut param)
-                    == 0
+                && libc::pthread_getschedparam(libc::pthread_self(), &mut policy, &mut param) == 0
         };
         ok.then_some(Self {
             cpus,
