@@ -40,6 +40,7 @@ tar -C llama-cpp-sys -cJf "$out/llama-common.tar.xz" \
     llama.cpp/common/{common.h,log.h,log.cpp,fit.h,fit.cpp}
 # Rust binaries compress about 3x; transfers are limited to 64 MiB.
 tar -C "$out" -cJf "$out/bin.tar.xz" bin && rm -rf "$out/bin"
+cp benches/c/expert_gemv.c "$out/"
 cp scripts/gpu/run.sh scripts/gpu/h2d_bandwidth.cu scripts/gpu/tilecfg.cpp \
     scripts/gpu/plan_table.py scripts/gpu/fit_harness.cpp "$out/"
 

@@ -34,6 +34,8 @@
 #                vs plain), expert biases on the GPU, GGML_CUDA_GRAPH_OPT; --n-cpu-moe 12 beside
 #   profile      the same --cpu-moe decode under nsys (when the machine has it): GPU kernel time,
 #                CUDA API and OS-runtime time per token
+#   expert-gemv  benches/c/expert_gemv.c with the default CPU backend: MXFP4 / Q4_0 / Q8_0 expert
+#                matrices times one token at 1, 8 and 16 threads against a plain read of as many bytes
 #   pack-libs    return every library built so far (CUDA, no-OpenMP, cpu-* variants) in parts of 15 MiB,
 #                to carry as dist/gpu-libs next time
 #
@@ -346,6 +348,17 @@ profile() {
     ls "$out"/profile* ; head -n 12 "$out"/profile_cuda_gpu_kern_sum.csv "$out"/profile_cuda_api_sum.csv 2>/dev/null || true
 }
 
+expert_gemv() {
+    [ -f "$work/llama.cpp/ggml/include/ggml.h" ] || tar -C "$work" -xJf "$dist/llama.cpp.tar.xz"
+    local lib=$libs/cpu-portable t n
+    [ -f "$lib/$cpu_lib" ] || lib=$libs
+    gcc -O2 -pthread -o "$work/expert_gemv" "$dist/expert_gemv.c" -I"$work/llama.cpp/ggml/include" \
+        -L"$libs" -lggml -lggml-base -l:libggml-cpu.so.0 -Wl,-rpath,"$lib:$libs"
+    for t in mxfp4 q4_0 q8_0; do
+        for n in 1 8 16; do LD_LIBRARY_PATH=$lib:$libs "$work/expert_gemv" "$t" "$n" 48 20; done
+    done | tee "$out/expert-gemv.txt"
+}
+
 stash() {
     mkdir -p "$work/parts" && cp "$root"/dist/gpu-model-*/part* "$work/parts/" && ls -la "$work/parts"
 }
@@ -464,6 +477,7 @@ for step in "$@"; do
         host-decode-b) host_decode_b ;;
         profile) profile ;;
         pack-libs) pack_libs ;;
+        expert-gemv) expert_gemv ;;
         plan-trades) plan_trades ;;
         cpu-builds) cpu_builds ;;
         tilecfg) tilecfg ;;
