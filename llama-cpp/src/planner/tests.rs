@@ -55,10 +55,10 @@ pub(super) fn gpt_oss(n_layer: u32) -> ModelLayout {
 /// CUDA backend pads quantized rows), 48 KiB of KV per token spread over
 /// the layers on each device, compute 0.2 MiB per ubatch token plus, once
 /// any expert is on the host, a staging buffer of one layer's experts.
-struct FakeProbe<'a> {
-    layout: &'a ModelLayout,
-    setup: &'a Setup,
-    calls: usize,
+pub(super) struct FakeProbe<'a> {
+    pub layout: &'a ModelLayout,
+    pub setup: &'a Setup,
+    pub calls: usize,
 }
 
 impl MemoryProbe for FakeProbe<'_> {
@@ -108,7 +108,7 @@ pub(super) fn one_gpu(layout: &ModelLayout) -> Setup {
     Setup::from_rules(layout, -1, &[140 * GIB], |_| None)
 }
 
-fn plan_with(
+pub(super) fn plan_with(
     planner: &Planner,
     layout: &ModelLayout,
     setup: &Setup,
@@ -125,7 +125,7 @@ fn plan_with(
     (plan, probe.calls)
 }
 
-fn ctx_4096() -> LlamaContextParams {
+pub(super) fn ctx_4096() -> LlamaContextParams {
     LlamaContextParams::default().with_n_ctx(NonZeroU32::new(4096))
 }
 
