@@ -450,6 +450,7 @@ impl Planner {
             devices,
             host,
             host_experts,
+            expert_biases: self.expert_biases,
             host_expert_bytes: traffic.host_expert_bytes,
             speed,
             speed_model: self.speed,
@@ -531,17 +532,16 @@ fn traffic(layout: &ModelLayout, setup: &Setup, problem: &Problem, c: &Candidate
             on_host[i] = true;
         }
     }
-    let mut traffic = Traffic::default();
-    let mut host_layers = std::collections::BTreeSet::new();
+    let host = |i: usize| on_host[i] || setup.slots[i] == Slot::Host;
+    // Experts moved by the plan or the caller's overrides; where the layer
+    // split alone puts them on the host the whole layer is on the CPU.
+    let moved = |i: usize| on_host[i] || (setup.fixed[i] && setup.slots[i] == Slot::Host);
+    let mut traffic = Traffic {
+        host_round_trips: speed::host_round_trips(layout, moved, host),
+        ..Traffic::default()
+    };
     for (i, t) in layout.tensors.iter().enumerate() {
-        let host = on_host[i] || setup.slots[i] == Slot::Host;
-        // A split per layer whose experts (moved by the plan or the caller's
-        // overrides) left a GPU layer; a layer wholly on the CPU has none.
-        let moved = on_host[i] || (setup.fixed[i] && setup.slots[i] == Slot::Host);
-        if let (true, Some(_), Some(layer), false) = (moved, t.expert, t.layer, t.is_bias) {
-            host_layers.insert(layer);
-        }
-        match (host, t.expert.is_some()) {
+        match (host(i), t.expert.is_some()) {
             // The input embeddings are a row lookup, not a matrix product.
             (true, false) if crate::offload::is_input_tensor(&t.name) => {}
             (true, true) => traffic.host_expert_bytes += t.n_bytes,
@@ -557,7 +557,6 @@ fn traffic(layout: &ModelLayout, setup: &Setup, problem: &Problem, c: &Candidate
             Slot::Gpu(_) => traffic.gpu_dense_bytes += bytes,
         }
     }
-    traffic.host_expert_layers = host_layers.len() as u32;
     traffic
 }
 

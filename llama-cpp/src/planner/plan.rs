@@ -1,6 +1,6 @@
 //! The planner's answer, [`Plan`], and the builder calls that apply it.
 
-use super::{DeviceBytes, ExpertPart, SpeedModel, SpeedPrediction, Workload};
+use super::{DeviceBytes, ExpertBiases, ExpertPart, SpeedModel, SpeedPrediction, Workload};
 use crate::{BufferType, LlamaContextParams, LlamaError, LlamaModelParams};
 use std::fmt;
 use std::num::NonZeroU32;
@@ -37,6 +37,8 @@ pub struct Plan {
     pub host: DeviceBytes,
     /// The expert matrices the plan sends to the host: `(layer, part)`.
     pub host_experts: Vec<(u32, ExpertPart)>,
+    /// Where the biases of [`Plan::host_experts`] are.
+    pub expert_biases: ExpertBiases,
     /// Bytes of routed experts in host memory (the plan's and the caller's).
     pub host_expert_bytes: u64,
     /// Predicted speed for the workload.
@@ -64,6 +66,7 @@ impl Plan {
             devices: Vec::new(),
             host: DeviceBytes::default(),
             host_experts: Vec::new(),
+            expert_biases: ExpertBiases::default(),
             host_expert_bytes: 0,
             speed_model: SpeedModel::default(),
             workload: Workload::default(),

@@ -8,6 +8,14 @@
 //! header, and measures its answer again, correcting until llama.cpp agrees
 //! that it fits: the prediction alone misses the backends' padding of
 //! quantized rows and the staging buffer that op offload adds.
+//!
+//! Splitting the boundary layer per matrix costs decode a round trip
+//! between GPU and CPU, but so would moving that layer whole: with the
+//! biases beside their matrices a layer with host experts makes one round
+//! trip whichever of them moved, and with biases on the GPU one per host
+//! matrix, so fewer matrices make fewer. The budget needs the layer's bytes
+//! freed either way, so the fewest units are never slower, and the search
+//! does not trade bytes against splits.
 
 use super::layout::ExpertPart;
 use super::PlanError;
