@@ -10,22 +10,31 @@
 //!   (later layers route more narrowly, so fewer of their experts are copied
 //!   per ubatch), one boundary layer split per matrix (down, then gate, then
 //!   up), expert biases with their matrices unless asked otherwise;
-//! * `n_ctx` and `n_ubatch` where the caller left them at their defaults;
+//! * `n_ctx` and `n_ubatch` where the caller left them at their defaults,
+//!   and `n_gpu_layers` where the caller left it at llama.cpp's default and
+//!   moving every expert is not enough (below);
 //! * the bytes per device from **llama.cpp's own accounting** of the final
 //!   placement (a `no_alloc` dry run: nothing allocated, no weight read);
 //! * the predicted prompt and decode speed ([`SpeedModel`]) and the reasons.
 //!
-//! The plan moves routed experts only: `n_gpu_layers` stays as the caller set
-//! it (attention, router and KV cache on the GPU are what make an offloaded
-//! MoE fast), so a budget that cannot hold those is an error, not a plan with
-//! layers on the CPU. The speed model assumes uniform routing, as the
+//! The plan moves routed experts first: attention, router and KV cache on
+//! the GPU are what make an offloaded MoE fast. Only when every expert it may
+//! move is in host memory and a GPU is still over its budget does it lower
+//! `n_gpu_layers` (llama.cpp offloads the last `n_gpu_layers` layers, so the
+//! first ones then run on the CPU whole, as llama.cpp's own fit does), to the
+//! largest count that fits by the dry runs, and only where the caller left it
+//! at llama.cpp's default (-1): a caller's `with_n_gpu_layers` is kept, and a
+//! budget that cannot hold that is an error. The speed of layers on the CPU
+//! is predicted without their attention over the KV cache (optimistic; the
+//! plan says so). The speed model assumes uniform routing, as the
 //! random-weight benchmark models have; trained models that route a prompt
 //! to fewer experts copy fewer bytes per ubatch than it predicts.
 //!
 //! The caller's tensor overrides are kept, tried first by the loader and
 //! planned around; one the plan cannot honour is an error, never dropped. A
 //! budget that nothing fits is [`PlanError::BudgetTooSmall`], which names the
-//! smallest budget that works.
+//! smallest budget that works: with one GPU layer (the output) where the
+//! planner may lower `n_gpu_layers`, with the caller's count otherwise.
 //!
 //! ```no_run
 //! use llama_cpp_moe::planner::{Budget, Planner};
@@ -46,6 +55,7 @@
 
 mod calibrate;
 mod error;
+mod layers;
 mod layout;
 mod patterns;
 mod plan;
@@ -55,6 +65,8 @@ mod setup;
 mod speed;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ngl;
 #[cfg(test)]
 mod tests_splits;
 
@@ -324,41 +336,61 @@ impl Planner {
                 .iter()
                 .map(|b| b.saturating_sub(self.reserve))
                 .collect(),
+            n_gpu_layers: None,
         };
         let mut reasons = Vec::new();
         let (shapes, ctx_choice) = self.shapes(layout, ctx_params, &mut reasons);
 
-        let mut best: Option<(Outcome, Traffic, SpeedPrediction)> = None;
-        let mut tried = Vec::new();
+        // Per shape that fits: its answer, and the placement with fewer GPU
+        // layers where experts alone were not enough.
+        let mut placed: Vec<(Outcome, Option<Setup>, Problem)> = Vec::new();
         let mut too_small = None;
-        for shape in shapes {
-            let outcome = match search::search(&problem, probe, shape) {
-                Ok(outcome) => outcome,
-                Err(PlanError::BudgetTooSmall {
-                    n_ctx,
-                    n_ubatch,
-                    mut shortfalls,
-                }) => {
-                    for s in &mut shortfalls {
-                        s.device = names.get(s.gpu).cloned().unwrap_or_default();
-                        s.budget = budgets.get(s.gpu).copied().unwrap_or(s.budget);
-                        s.minimum = s.minimum.saturating_add(self.reserve);
-                    }
-                    // The first (smallest) shape's minimum is the one to name.
-                    too_small.get_or_insert(PlanError::BudgetTooSmall {
-                        n_ctx,
-                        n_ubatch,
-                        shortfalls,
-                    });
-                    continue;
-                }
+        for &shape in &shapes {
+            match search::search(&problem, probe, shape) {
+                Ok(outcome) => placed.push((outcome, None, problem.clone())),
+                // The first (smallest) shape's minimum is the one to name.
+                Err(e @ PlanError::BudgetTooSmall { .. }) => _ = too_small.get_or_insert(e),
                 Err(other) => return Err(other),
-            };
-            let traffic = traffic(layout, setup, &problem, &outcome.candidate);
+            }
+        }
+        let experts_minimum = too_small.take();
+        if placed.is_empty() && setup.n_gpu_layers_unset() {
+            for &shape in &shapes {
+                let budgets = &problem.budgets;
+                match layers::lower_n_gpu_layers(
+                    layout,
+                    setup,
+                    budgets,
+                    biases_follow,
+                    probe,
+                    shape,
+                ) {
+                    Ok(l) => placed.push((l.outcome, Some(l.setup), l.problem)),
+                    Err(e @ PlanError::BudgetTooSmall { .. }) => _ = too_small.get_or_insert(e),
+                    Err(other) => return Err(other),
+                }
+            }
+        }
+        let too_small = too_small.or(experts_minimum);
+
+        let mut best: Option<(Outcome, Option<Setup>, Problem, Traffic, SpeedPrediction)> = None;
+        let mut tried = Vec::new();
+        for (outcome, lowered, problem) in placed {
+            let shape = (
+                outcome.candidate.n_ctx,
+                outcome.candidate.n_batch,
+                outcome.candidate.n_ubatch,
+            );
+            let at = lowered.as_ref().unwrap_or(setup);
+            let traffic = traffic(layout, at, &problem, &outcome.candidate);
             let speed = self.speed.predict(layout, &traffic, shape.2, self.workload);
+            let layers = match problem.n_gpu_layers {
+                Some(n) => format!(", n_gpu_layers {n}"),
+                None => String::new(),
+            };
             tried.push(format!(
-                "n_ubatch {}: {} MiB of experts on the host, {:.0} prompt t/s, {:.1} decode t/s, \
-                 {:.2} s for the workload",
+                "n_ubatch {}{layers}: {} MiB of experts on the host, {:.0} prompt t/s, {:.1} \
+                 decode t/s, {:.2} s for the workload",
                 shape.2,
                 traffic.host_expert_bytes >> 20,
                 speed.prompt_tps,
@@ -367,13 +399,16 @@ impl Planner {
             ));
             if best
                 .as_ref()
-                .is_none_or(|b| speed.workload_seconds < b.2.workload_seconds)
+                .is_none_or(|b| speed.workload_seconds < b.4.workload_seconds)
             {
-                best = Some((outcome, traffic, speed));
+                best = Some((outcome, lowered, problem, traffic, speed));
             }
         }
-        let Some((outcome, traffic, speed)) = best else {
-            return Err(too_small.unwrap_or_else(|| PlanError::Probe("no shape to plan".into())));
+        let Some((outcome, lowered, problem, traffic, speed)) = best else {
+            return Err(match too_small {
+                Some(e) => self.name_shortfalls(e, names, budgets),
+                None => PlanError::Probe("no shape to plan".into()),
+            });
         };
         let (n_ctx, n_batch, n_ubatch) = (
             outcome.candidate.n_ctx,
@@ -395,6 +430,9 @@ impl Planner {
             .collect();
         let overrides = patterns::host_patterns(&host_experts, biases_follow);
         reasons.extend(describe_host(&host_experts, layout, &traffic));
+        if let Some(lowered) = &lowered {
+            reasons.extend(describe_lowered(lowered, layout, &traffic));
+        }
         if !caller_overrides.is_empty() {
             reasons.push(format!(
                 "the caller's overrides are kept and tried first: {}",
@@ -450,6 +488,7 @@ impl Planner {
             devices,
             host,
             host_experts,
+            n_gpu_layers: lowered.map(|l| l.n_gpu_layers.unsigned_abs()),
             expert_biases: self.expert_biases,
             host_expert_bytes: traffic.host_expert_bytes,
             speed,
@@ -458,6 +497,31 @@ impl Planner {
             reasons,
             caller_overrides,
         })
+    }
+
+    /// `err` with the GPUs' names, the caller's budgets and the reserve in
+    /// its shortfalls.
+    fn name_shortfalls(&self, err: PlanError, names: &[String], budgets: &[u64]) -> PlanError {
+        let PlanError::BudgetTooSmall {
+            n_ctx,
+            n_ubatch,
+            n_gpu_layers,
+            mut shortfalls,
+        } = err
+        else {
+            return err;
+        };
+        for s in &mut shortfalls {
+            s.device = names.get(s.gpu).cloned().unwrap_or_default();
+            s.budget = budgets.get(s.gpu).copied().unwrap_or(s.budget);
+            s.minimum = s.minimum.saturating_add(self.reserve);
+        }
+        PlanError::BudgetTooSmall {
+            n_ctx,
+            n_ubatch,
+            n_gpu_layers,
+            shortfalls,
+        }
     }
 
     /// Whether the caller left both batch sizes at llama.cpp's defaults (as
@@ -605,6 +669,27 @@ fn describe_host(host: &[(u32, ExpertPart)], layout: &ModelLayout, t: &Traffic) 
             "host experts {} (the GPU copies them per ubatch; the CPU reads {:.1}% per token)",
             gib(t.host_expert_bytes),
             layout.active_fraction() * 100.0
+        ),
+    ]
+}
+
+/// Why the first layers run on the CPU, and what the prediction leaves out.
+fn describe_lowered(lowered: &Setup, layout: &ModelLayout, t: &Traffic) -> Vec<String> {
+    let n = lowered.n_gpu_layers.unsigned_abs();
+    let on_cpu = (layout.n_layer + 1).saturating_sub(n);
+    vec![
+        format!(
+            "n_gpu_layers {n}: left unset by the caller, and with every expert the planner may \
+             move in host memory the budget was still exceeded, so layers 0-{} run on the CPU \
+             whole (attention, KV cache and experts in host memory), as llama.cpp's fit does; \
+             the largest count that fits by the dry runs",
+            on_cpu.saturating_sub(1)
+        ),
+        format!(
+            "the prediction counts those layers' weights ({} besides experts) as read by the CPU \
+             per token and copied per ubatch; it leaves out their attention over the KV cache on \
+             the CPU, so it is optimistic, the more so for long contexts",
+            gib(t.host_dense_bytes)
         ),
     ]
 }

@@ -37,6 +37,11 @@ pub struct Plan {
     pub host: DeviceBytes,
     /// The expert matrices the plan sends to the host: `(layer, part)`.
     pub host_experts: Vec<(u32, ExpertPart)>,
+    /// Layers to offload, where the caller left `n_gpu_layers` unset and
+    /// moving every expert was not enough: llama.cpp offloads the last
+    /// `n_gpu_layers` (the output layer counting as one), so the first
+    /// layers run on the CPU whole.
+    pub n_gpu_layers: Option<u32>,
     /// Where the biases of [`Plan::host_experts`] are.
     pub expert_biases: ExpertBiases,
     /// Bytes of routed experts in host memory (the plan's and the caller's).
@@ -66,6 +71,7 @@ impl Plan {
             devices: Vec::new(),
             host: DeviceBytes::default(),
             host_experts: Vec::new(),
+            n_gpu_layers: None,
             expert_biases: ExpertBiases::default(),
             host_expert_bytes: 0,
             speed_model: SpeedModel::default(),
@@ -126,11 +132,13 @@ impl fmt::Display for Plan {
 }
 
 impl LlamaModelParams {
-    /// These params with `plan` applied: its overrides after the caller's.
+    /// These params with `plan` applied: its overrides after the caller's,
+    /// and its `n_gpu_layers` where it chose one.
     ///
     /// The params must carry the same overrides as those the plan was made
-    /// from; anything else is an error, so a plan is never applied on top of
-    /// overrides it did not account for.
+    /// from, and leave `n_gpu_layers` unset where the plan chose it; anything
+    /// else is an error, so a plan is never applied on top of a placement it
+    /// did not account for.
     pub fn with_plan(self, plan: &Plan) -> crate::Result<Self> {
         let current: Vec<&str> = self
             .tensor_overrides()
@@ -154,6 +162,20 @@ impl LlamaModelParams {
             });
         }
         let mut params = self;
+        if let Some(n) = plan.n_gpu_layers {
+            let unset = LlamaModelParams::default().n_gpu_layers();
+            if params.n_gpu_layers() != unset {
+                return Err(LlamaError::InvalidParameter {
+                    name: "plan",
+                    reason: format!(
+                        "the plan chose n_gpu_layers {n} for params that left it unset ({unset}), \
+                         these params set it to {}",
+                        params.n_gpu_layers()
+                    ),
+                });
+            }
+            params = params.with_n_gpu_layers(n);
+        }
         for pattern in &plan.overrides {
             params = params.with_tensor_override(pattern, BufferType::Cpu)?;
         }

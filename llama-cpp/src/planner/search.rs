@@ -86,6 +86,8 @@ pub(crate) struct Unit {
 pub(crate) struct Problem {
     pub units: Vec<Vec<Unit>>,
     pub budgets: Vec<u64>,
+    /// `n_gpu_layers` to measure with; `None`: the caller's.
+    pub n_gpu_layers: Option<u32>,
 }
 
 impl Problem {
@@ -160,6 +162,7 @@ pub(crate) fn search(
         return Err(PlanError::BudgetTooSmall {
             n_ubatch,
             n_ctx,
+            n_gpu_layers: problem.n_gpu_layers,
             shortfalls: shortfalls(&m1, &problem.budgets),
         });
     }
@@ -227,7 +230,7 @@ fn units_to_free(units: &[Unit], from: usize, bytes: u64) -> usize {
 }
 
 /// Per GPU over budget: its name index, budget and the bytes it needed.
-fn shortfalls(m: &Measured, budgets: &[u64]) -> Vec<super::Shortfall> {
+pub(crate) fn shortfalls(m: &Measured, budgets: &[u64]) -> Vec<super::Shortfall> {
     m.gpus
         .iter()
         .zip(budgets)

@@ -58,6 +58,7 @@ fn traffic_of(layout: &ModelLayout, follow: bool, host_units: usize) -> speed::T
     let problem = search::Problem {
         units: setup.units(layout, follow),
         budgets: vec![u64::MAX],
+        n_gpu_layers: None,
     };
     let c = search::Candidate {
         host_units: vec![host_units],

@@ -43,6 +43,7 @@ fn a_point_has_the_traffic_the_planner_gives_its_placement() {
         let problem = Problem {
             units: setup.units(&layout, follow),
             budgets: vec![u64::MAX],
+            n_gpu_layers: None,
         };
         let c = Candidate {
             host_units: vec![12 * 3 + 1],
