@@ -19,7 +19,8 @@ use clap::Parser;
 use llama_cpp::planner::{Budget, DeviceBytes, ExpertBiases, Planner, Workload, DEFAULT_RESERVE};
 use llama_cpp::{
     sys, BufferType, CpuThreadPool, FlashAttention, LlamaBackend, LlamaBatch, LlamaContext,
-    LlamaContextParams, LlamaModel, LlamaSampler, LlamaToken, ThreadPoolSettings, ThreadPriority,
+    LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, LlamaToken, LoadMode,
+    ThreadPoolSettings, ThreadPriority,
 };
 use llama_cpp_rs_moe::defaults::{self, ContextSettings};
 use llama_cpp_rs_moe::measure::{
@@ -477,8 +478,27 @@ fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
             );
             planner = planner.speed_model(speed);
         }
-        let plan = planner.plan(&base, &ctx_params)?;
+        // The example's default (999, every layer) leaves n_gpu_layers to the
+        // planner, as llama.cpp's default does; an explicit ngl= is kept.
+        let plan_base = if config.n_gpu_layers == 999 {
+            let load_mode = if config.mmap {
+                LoadMode::Mmap
+            } else {
+                LoadMode::Read
+            };
+            let params = LlamaModelParams::default().with_load_mode(load_mode);
+            match config.cpu_moe {
+                Some(moe) => moe.apply(params),
+                None => params,
+            }
+        } else {
+            base
+        };
+        let plan = planner.plan(&plan_base, &ctx_params)?;
         eprintln!("== plan for {} ({text}) ==\n{plan}", config.name);
+        if let Some(n) = plan.n_gpu_layers {
+            config.n_gpu_layers = n;
+        }
         config.plan_overrides = plan
             .overrides
             .iter()
