@@ -119,6 +119,9 @@ impl fmt::Display for Plan {
             f,
             "shape: n_ctx {n_ctx}, n_batch {n_batch}, n_ubatch {n_ubatch}"
         )?;
+        if let Some(n) = self.n_gpu_layers {
+            writeln!(f, "n_gpu_layers: {n} (the first layers run on the CPU)")?;
+        }
         writeln!(
             f,
             "predicted: prompt {:.0} t/s, decode {:.1} t/s",

@@ -91,6 +91,10 @@ fn fewer_gpu_layers_only_when_every_expert_on_the_host_is_not_enough() {
         .iter()
         .any(|r| r.starts_with(&format!("n_gpu_layers {n}: left unset"))));
     assert!(plan.to_string().contains("optimistic"), "{plan}");
+    assert!(
+        plan.to_string().contains(&format!("n_gpu_layers: {n} (")),
+        "{plan}"
+    );
 
     // The same budget with n_gpu_layers set by the caller: an error, the
     // experts-only minimum.
