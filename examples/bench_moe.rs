@@ -19,7 +19,8 @@ use clap::Parser;
 use llama_cpp::planner::{Budget, DeviceBytes, ExpertBiases, Planner, Workload, DEFAULT_RESERVE};
 use llama_cpp::{
     sys, BufferType, CpuThreadPool, FlashAttention, LlamaBackend, LlamaBatch, LlamaContext,
-    LlamaContextParams, LlamaModel, LlamaSampler, LlamaToken, ThreadPoolSettings, ThreadPriority,
+    LlamaContextParams, LlamaModel, LlamaModelParams, LlamaSampler, LlamaToken, LoadMode,
+    ThreadPoolSettings, ThreadPriority,
 };
 use llama_cpp_rs_moe::defaults::{self, ContextSettings};
 use llama_cpp_rs_moe::measure::{
@@ -46,8 +47,8 @@ struct Args {
     /// swa_full (0|1), example (1: moe_offload's context defaults, see
     /// src/defaults.rs; ctx defaults to theirs), runs, prompt, gen, fit=SIZE[;SIZE] (the
     /// placement planner's plan for that VRAM budget per GPU), fit_ubatch (1: the planner
-    /// also picks n_batch/n_ubatch), fit_bias_host (1: expert biases follow their
-    /// matrices), fit_calib=all:TPS[;N:TPS] (decode t/s measured on this machine with
+    /// also picks n_batch/n_ubatch), fit_bias_gpu (1: expert biases stay on the GPU;
+    /// default: they follow their matrices, `fit_bias_host=1` says so), fit_calib=all:TPS[;N:TPS] (decode t/s measured on this machine with
     /// --cpu-moe and --n-cpu-moe N: the planner's speed model is calibrated on them),
     /// ncm_fit=SIZE (the best --n-cpu-moe N that fits the budget by llama.cpp's
     /// dry run), ot_file=PATH (overrides and n_gpu_layers from llama.cpp's own fit,
@@ -116,8 +117,8 @@ struct Config {
     host_buffers: bool,
     /// Host weights may use the CPU repack buffer types (llama.cpp's default).
     repack: bool,
-    /// The planner sends expert biases to the host with their matrices.
-    fit_bias_host: bool,
+    /// The planner keeps expert biases on the GPU (`fit_bias_gpu=1`).
+    fit_bias_gpu: bool,
     /// Measured decode speeds that calibrate the planner (`fit_calib=`), as given.
     fit_calib: Option<String>,
     /// VRAM budget for the best fitting `--n-cpu-moe N` (`ncm_fit=`).
@@ -296,7 +297,7 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
         fit: None,
         fit_calib: None,
         fit_ubatch: false,
-        fit_bias_host: false,
+        fit_bias_gpu: false,
         poll: None,
         prio: None,
         cpus: None,
@@ -354,7 +355,9 @@ fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
             // `;` separates per-GPU sizes: `,` separates keys.
             "fit" => config.fit = Some(value.replace(';', ",")),
             "fit_ubatch" => config.fit_ubatch = flag(),
-            "fit_bias_host" => config.fit_bias_host = flag(),
+            "fit_bias_gpu" => config.fit_bias_gpu = flag(),
+            // The planner's default since the H200 rows of 2026-12-02.
+            "fit_bias_host" => config.fit_bias_gpu = !flag(),
             "fit_calib" => config.fit_calib = Some(value.to_owned()),
             "ncm_fit" => config.ncm_fit = Some(value.replace(';', ",")),
             "ot_file" => config.ot_file = Some(PathBuf::from(value)),
@@ -459,10 +462,10 @@ fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
                 .with_n_batch(defaults.n_batch())
                 .with_n_ubatch(defaults.n_ubatch());
         }
-        let biases = if config.fit_bias_host {
-            ExpertBiases::FollowMatrices
-        } else {
+        let biases = if config.fit_bias_gpu {
             ExpertBiases::Gpu
+        } else {
+            ExpertBiases::FollowMatrices
         };
         let mut planner = planner
             .budget(Budget::bytes_per_device(budget_bytes.clone()))
@@ -475,8 +478,27 @@ fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
             );
             planner = planner.speed_model(speed);
         }
-        let plan = planner.plan(&base, &ctx_params)?;
+        // The example's default (999, every layer) leaves n_gpu_layers to the
+        // planner, as llama.cpp's default does; an explicit ngl= is kept.
+        let plan_base = if config.n_gpu_layers == 999 {
+            let load_mode = if config.mmap {
+                LoadMode::Mmap
+            } else {
+                LoadMode::Read
+            };
+            let params = LlamaModelParams::default().with_load_mode(load_mode);
+            match config.cpu_moe {
+                Some(moe) => moe.apply(params),
+                None => params,
+            }
+        } else {
+            base
+        };
+        let plan = planner.plan(&plan_base, &ctx_params)?;
         eprintln!("== plan for {} ({text}) ==\n{plan}", config.name);
+        if let Some(n) = plan.n_gpu_layers {
+            config.n_gpu_layers = n;
+        }
         config.plan_overrides = plan
             .overrides
             .iter()

@@ -197,6 +197,21 @@ fn plans_fit_their_budget_and_predict_the_load() {
         .budget(Budget::bytes_per_device([low - 1]));
     let err = planner.plan(&read_params(), &ctx_params()).unwrap_err();
     assert!(err.to_string().contains(&format!("{low} bytes")), "{err}");
+    // n_gpu_layers left at llama.cpp's default: the same budget is a plan
+    // with the first layers on the CPU, and the load allocates what it says.
+    let unset = LlamaModelParams::default().with_load_mode(LoadMode::Read);
+    let plan = planner.plan(&unset, &ctx_params()).unwrap();
+    println!("budget {} with n_gpu_layers unset:\n{plan}", low - 1);
+    assert!(plan.n_gpu_layers.is_some(), "{plan}");
+    let gpu = &plan.devices[0];
+    assert!(gpu.bytes.total() < low, "{plan}");
+    let params = unset.with_plan(&plan).unwrap();
+    let loaded = loaded_bytes(&params, ctx_params().with_plan(&plan));
+    assert_eq!(
+        loaded.get(&gpu.name).copied(),
+        Some(gpu.bytes.total()),
+        "{plan}"
+    );
     // The default budget: free memory minus 1 GiB.
     let plan = Planner::new(&path)
         .plan(&read_params(), &ctx_params())

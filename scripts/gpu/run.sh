@@ -234,13 +234,14 @@ PY
 }
 
 # The planner's own trades at 8 GiB: the ubatch it picks for a long prompt, and expert biases
-# on the host against on the GPU (ik_llama.cpp #829/#841), each next to the plain plan.
+# on the GPU (ik_llama.cpp #829/#841) against with their matrices (the default), each next to
+# the plain plan.
 plan_trades() {
     local common=example=1,ctx=8192,gen=64
     RUNS=${RUNS:-2} sweep plan-trades -- "fit8-p4096:fit=8GiB,$common,prompt=4096" \
         "ub8-p4096:fit=8GiB,fit_ubatch=1,$common,prompt=4096" \
-        "fit8-p512:fit=8GiB,$common" "bias8-p512:fit=8GiB,fit_bias_host=1,$common" \
-        "bias8-p4096:fit=8GiB,fit_bias_host=1,$common,prompt=4096"
+        "fit8-p512:fit=8GiB,$common" "bias8-p512:fit=8GiB,fit_bias_gpu=1,$common" \
+        "bias8-p4096:fit=8GiB,fit_bias_gpu=1,$common,prompt=4096"
     python3 "$dist/plan_table.py" "$out/sweep-plan-trades.json" | tee "$out/plan-trades.md" || true
 }
 

@@ -7,13 +7,14 @@
 //! speeds measured with llama.cpp's own placements (`--cpu-moe`,
 //! `--n-cpu-moe N`) or with earlier plans fix the two constants that differ
 //! most between machines: the host decode bandwidth and the cost of each
-//! layer whose experts are in host memory.
+//! round trip to experts in host memory (one per host layer when the biases
+//! follow their matrices, one per host matrix when they stay on the GPU).
 
 use super::layout::{ExpertPart, LayoutTensor, ModelLayout};
 use super::plan::Plan;
-use super::speed::{host_decode_bytes, SpeedModel, Traffic};
+use super::speed::{host_decode_bytes, host_round_trips, SpeedModel, Traffic};
+use super::ExpertBiases;
 use crate::offload::is_input_tensor;
-use std::collections::BTreeSet;
 
 /// Which routed experts a measured placement kept in host memory; every
 /// other weight was on the GPU.
@@ -24,8 +25,12 @@ pub enum HostExperts {
     /// biases included. `N` of the layer count or more is `--cpu-moe`.
     FirstLayers(u32),
     /// These expert matrices, `(layer, part)`, their biases on the GPU: a
-    /// plan's [`Plan::host_experts`].
+    /// plan's [`Plan::host_experts`] made with [`ExpertBiases::Gpu`].
     Matrices(Vec<(u32, ExpertPart)>),
+    /// These expert matrices, `(layer, part)`, with their biases: a plan's
+    /// [`Plan::host_experts`] made with [`ExpertBiases::FollowMatrices`] (the
+    /// default).
+    MatricesWithBiases(Vec<(u32, ExpertPart)>),
 }
 
 /// One decode speed measured on the machine, and the placement it was
@@ -55,10 +60,12 @@ impl DecodePoint {
     /// A decode speed measured with `plan` applied. The plan's own host
     /// experts count, not the caller's overrides it was made around.
     pub fn plan(plan: &Plan, decode_tps: f64) -> Self {
-        Self {
-            host: HostExperts::Matrices(plan.host_experts.clone()),
-            decode_tps,
-        }
+        let matrices = plan.host_experts.clone();
+        let host = match plan.expert_biases {
+            ExpertBiases::FollowMatrices => HostExperts::MatricesWithBiases(matrices),
+            ExpertBiases::Gpu => HostExperts::Matrices(matrices),
+        };
+        Self { host, decode_tps }
     }
 }
 
@@ -97,18 +104,19 @@ pub enum CalibrationError {
 }
 
 impl SpeedModel {
-    /// These constants with the host decode bandwidth and the cost per host
-    /// layer fitted to decode speeds measured on the machine, by least
-    /// squares of the seconds per token, both constants non-negative.
+    /// These constants with the host decode bandwidth and the cost per round
+    /// trip to the host experts fitted to decode speeds measured on the
+    /// machine, by least squares of the seconds per token, both constants
+    /// non-negative.
     ///
     /// The GPU constants stay as they are: what they predict for the GPU's
     /// part of each point is subtracted first. Two constants need two points
-    /// whose bytes per host layer differ (a plan whose boundary layer is
-    /// split, against `--n-cpu-moe N`); with one point, or points that all
-    /// hold whole layers of one size (`--cpu-moe` and `--n-cpu-moe N` of a
-    /// model whose MoE layers are alike), only the bandwidth is fitted and
-    /// the cost per layer is kept (set to 0 if keeping it leaves no positive
-    /// bandwidth).
+    /// whose bytes per round trip differ (a plan whose boundary layer is
+    /// split, or one with its biases on the GPU, against `--n-cpu-moe N`);
+    /// with one point, or points that all hold whole layers of one size
+    /// (`--cpu-moe` and `--n-cpu-moe N` of a model whose MoE layers are
+    /// alike), only the bandwidth is fitted and the cost per round trip is
+    /// kept (set to 0 if keeping it leaves no positive bandwidth).
     ///
     /// ```
     /// use llama_cpp_moe::planner::{DecodePoint, ModelLayout, SpeedModel};
@@ -145,11 +153,11 @@ impl SpeedModel {
                 return Err(CalibrationError::InvalidSpeed { index, tps });
             }
             let traffic = point_traffic(layout, &point.host);
-            if traffic.host_expert_layers == 0 {
+            if traffic.host_round_trips == 0 {
                 return Err(CalibrationError::NoHostExperts { index });
             }
             rows.push(Row {
-                layers: f64::from(traffic.host_expert_layers),
+                layers: f64::from(traffic.host_round_trips),
                 bytes: host_decode_bytes(layout, &traffic),
                 seconds: 1.0 / tps - self.decode_gpu_seconds(layout, &traffic),
             });
@@ -166,7 +174,7 @@ impl SpeedModel {
 
 /// One point as the fit sees it: the host's share of a token's time.
 struct Row {
-    /// Layers with experts in host memory.
+    /// Round trips to the host experts per token.
     layers: f64,
     /// Bytes the CPU reads per token.
     bytes: f64,
@@ -212,22 +220,21 @@ pub(crate) fn point_traffic(layout: &ModelLayout, host: &HostExperts) -> Traffic
         (Some(part), Some(layer), HostExperts::Matrices(m)) => {
             !t.is_bias && m.contains(&(layer, part))
         }
+        (Some(part), Some(layer), HostExperts::MatricesWithBiases(m)) => m.contains(&(layer, part)),
         _ => false,
     };
-    let mut traffic = Traffic::default();
-    let mut layers = BTreeSet::new();
+    let host = |i: usize| on_host(&layout.tensors[i]);
+    let mut traffic = Traffic {
+        host_round_trips: host_round_trips(layout, host, host),
+        ..Traffic::default()
+    };
     for t in &layout.tensors {
         // The input embeddings stay in host memory as a row lookup.
         if is_input_tensor(&t.name) {
             continue;
         }
         match (on_host(t), t.expert.is_some()) {
-            (true, _) => {
-                traffic.host_expert_bytes += t.n_bytes;
-                if let (Some(layer), false) = (t.layer, t.is_bias) {
-                    layers.insert(layer);
-                }
-            }
+            (true, _) => traffic.host_expert_bytes += t.n_bytes,
             (false, true) => traffic.gpu_expert_bytes += t.n_bytes,
             (false, false) => traffic.gpu_dense_bytes += t.n_bytes,
         }
@@ -241,7 +248,6 @@ pub(crate) fn point_traffic(layout: &ModelLayout, host: &HostExperts) -> Traffic
             .map(|t| t.n_bytes)
             .sum::<u64>();
     }
-    traffic.host_expert_layers = layers.len() as u32;
     traffic
 }
 

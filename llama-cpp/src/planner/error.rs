@@ -26,15 +26,21 @@ pub enum PlanError {
         /// The GPUs planned for, in order.
         gpus: Vec<String>,
     },
-    /// Nothing fits: even with every movable expert in host memory a GPU
-    /// needs more than its budget. `shortfalls` holds the smallest budget
-    /// that works for each GPU that is short.
-    #[error("{}", too_small(*n_ctx, *n_ubatch, shortfalls))]
+    /// Nothing fits: even with every movable expert in host memory (and,
+    /// where the caller left `n_gpu_layers` unset, only the output layer on
+    /// the GPU) a GPU needs more than its budget. `shortfalls` holds the
+    /// smallest budget that works for each GPU that is short.
+    #[error("{}", too_small(*n_ctx, *n_ubatch, *n_gpu_layers, shortfalls))]
     BudgetTooSmall {
         /// Context length planned for.
         n_ctx: u32,
         /// The smallest ubatch tried.
         n_ubatch: u32,
+        /// `None`: the minimum is with the caller's `n_gpu_layers`, which
+        /// the planner does not change once set. `Some(n)`: the caller left
+        /// it unset, and the minimum is with `n_gpu_layers` lowered to `n`
+        /// (the fallback's floor).
+        n_gpu_layers: Option<u32>,
         /// The GPUs over budget.
         shortfalls: Vec<Shortfall>,
     },
@@ -61,11 +67,17 @@ pub struct Shortfall {
     /// Its budget.
     pub budget: u64,
     /// The smallest budget that works: llama.cpp's accounting with every
-    /// movable expert in host memory, plus the planner's reserve.
+    /// movable expert in host memory (and `n_gpu_layers` as the error says),
+    /// plus the planner's reserve.
     pub minimum: u64,
 }
 
-fn too_small(n_ctx: u32, n_ubatch: u32, shortfalls: &[Shortfall]) -> String {
+fn too_small(
+    n_ctx: u32,
+    n_ubatch: u32,
+    n_gpu_layers: Option<u32>,
+    shortfalls: &[Shortfall],
+) -> String {
     let each: Vec<String> = shortfalls
         .iter()
         .map(|s| {
@@ -78,10 +90,20 @@ fn too_small(n_ctx: u32, n_ubatch: u32, shortfalls: &[Shortfall]) -> String {
             )
         })
         .collect();
+    let (layers, or_else) = match n_gpu_layers {
+        Some(n) => (
+            format!(" and n_gpu_layers lowered to {n} (the output layer alone on the GPU)"),
+            "",
+        ),
+        None => (
+            " with the caller's n_gpu_layers".to_owned(),
+            ", or leave n_gpu_layers unset so that the plan may run the first layers on the CPU",
+        ),
+    };
     format!(
         "the VRAM budget is too small even with every expert the planner may move in host \
-         memory (n_ctx {n_ctx}, n_ubatch {n_ubatch}; the caller's overrides kept): {}; raise \
-         the budget to that, or lower n_ctx or n_ubatch",
+         memory{layers} (n_ctx {n_ctx}, n_ubatch {n_ubatch}; the caller's overrides kept): {}; \
+         raise the budget to that, or lower n_ctx or n_ubatch{or_else}",
         each.join("; ")
     )
 }

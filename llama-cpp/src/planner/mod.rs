@@ -9,23 +9,32 @@
 //! * which expert matrices go to host memory: the **last layers' first**
 //!   (later layers route more narrowly, so fewer of their experts are copied
 //!   per ubatch), one boundary layer split per matrix (down, then gate, then
-//!   up), expert biases kept on the GPU unless asked otherwise;
-//! * `n_ctx` and `n_ubatch` where the caller left them at their defaults;
+//!   up), expert biases with their matrices unless asked otherwise;
+//! * `n_ctx` and `n_ubatch` where the caller left them at their defaults,
+//!   and `n_gpu_layers` where the caller left it at llama.cpp's default and
+//!   moving every expert is not enough (below);
 //! * the bytes per device from **llama.cpp's own accounting** of the final
 //!   placement (a `no_alloc` dry run: nothing allocated, no weight read);
 //! * the predicted prompt and decode speed ([`SpeedModel`]) and the reasons.
 //!
-//! The plan moves routed experts only: `n_gpu_layers` stays as the caller set
-//! it (attention, router and KV cache on the GPU are what make an offloaded
-//! MoE fast), so a budget that cannot hold those is an error, not a plan with
-//! layers on the CPU. The speed model assumes uniform routing, as the
+//! The plan moves routed experts first: attention, router and KV cache on
+//! the GPU are what make an offloaded MoE fast. Only when every expert it may
+//! move is in host memory and a GPU is still over its budget does it lower
+//! `n_gpu_layers` (llama.cpp offloads the last `n_gpu_layers` layers, so the
+//! first ones then run on the CPU whole, as llama.cpp's own fit does), to the
+//! largest count that fits by the dry runs, and only where the caller left it
+//! at llama.cpp's default (-1): a caller's `with_n_gpu_layers` is kept, and a
+//! budget that cannot hold that is an error. The speed of layers on the CPU
+//! is predicted without their attention over the KV cache (optimistic; the
+//! plan says so). The speed model assumes uniform routing, as the
 //! random-weight benchmark models have; trained models that route a prompt
 //! to fewer experts copy fewer bytes per ubatch than it predicts.
 //!
 //! The caller's tensor overrides are kept, tried first by the loader and
 //! planned around; one the plan cannot honour is an error, never dropped. A
 //! budget that nothing fits is [`PlanError::BudgetTooSmall`], which names the
-//! smallest budget that works.
+//! smallest budget that works: with one GPU layer (the output) where the
+//! planner may lower `n_gpu_layers`, with the caller's count otherwise.
 //!
 //! ```no_run
 //! use llama_cpp_moe::planner::{Budget, Planner};
@@ -46,6 +55,7 @@
 
 mod calibrate;
 mod error;
+mod layers;
 mod layout;
 mod patterns;
 mod plan;
@@ -55,6 +65,10 @@ mod setup;
 mod speed;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ngl;
+#[cfg(test)]
+mod tests_splits;
 
 pub use calibrate::{CalibrationError, DecodePoint, HostExperts};
 pub use error::{PlanError, Shortfall};
@@ -122,14 +136,27 @@ impl Default for Budget {
 }
 
 /// Where the expert biases (`ffn_*_exps.bias`) go.
+///
+/// Biases left on the GPU under a host matrix cost decode speed: each host
+/// matrix becomes a round trip of its own (CPU matmul, GPU bias add, back to
+/// the CPU for the next matrix), where a layer whose biases follow its
+/// matrices makes one. On the H200 (GPT-OSS-20B, ctx 8192, 3 runs) every
+/// expert matrix on the host with the biases on the GPU made 146 graph
+/// splits per decoded token instead of 50 and decoded 31.0 ± 1.6 t/s against
+/// 33–35 for `--cpu-moe`, the prompt level (2,189 against 2,168 t/s); the
+/// 8 GiB plan with GPU biases (layers 12–23 and layer 11's `down` on the
+/// host) decoded 37.5 ± 6.9 t/s against 58.6 for `--n-cpu-moe 12`, the prompt
+/// again level (3,527 against 3,543 t/s).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ExpertBiases {
-    /// On the GPU whatever happens to their matrices: they are small, and
-    /// ik_llama.cpp (#829, #841) measured host biases slowing the prompt.
+    /// With their matrices, as llama.cpp's `--cpu-moe` pattern does: one
+    /// round trip per layer with experts in host memory. The default.
     #[default]
-    Gpu,
-    /// With their matrices, as llama.cpp's `--cpu-moe` pattern does.
     FollowMatrices,
+    /// On the GPU whatever happens to their matrices: a round trip per host
+    /// matrix that has a bias. ik_llama.cpp (#829, #841) measured host biases
+    /// slowing its prompt; llama.cpp b10200 on the H200 did not (above).
+    Gpu,
 }
 
 /// Finds the fastest placement within a budget. See the [module docs](self).
@@ -201,7 +228,7 @@ impl Planner {
         self
     }
 
-    /// Where expert biases go (default: the GPU).
+    /// Where expert biases go (default: with their matrices).
     pub fn expert_biases(mut self, biases: ExpertBiases) -> Self {
         self.expert_biases = biases;
         self
@@ -309,41 +336,61 @@ impl Planner {
                 .iter()
                 .map(|b| b.saturating_sub(self.reserve))
                 .collect(),
+            n_gpu_layers: None,
         };
         let mut reasons = Vec::new();
         let (shapes, ctx_choice) = self.shapes(layout, ctx_params, &mut reasons);
 
-        let mut best: Option<(Outcome, Traffic, SpeedPrediction)> = None;
-        let mut tried = Vec::new();
+        // Per shape that fits: its answer, and the placement with fewer GPU
+        // layers where experts alone were not enough.
+        let mut placed: Vec<(Outcome, Option<Setup>, Problem)> = Vec::new();
         let mut too_small = None;
-        for shape in shapes {
-            let outcome = match search::search(&problem, probe, shape) {
-                Ok(outcome) => outcome,
-                Err(PlanError::BudgetTooSmall {
-                    n_ctx,
-                    n_ubatch,
-                    mut shortfalls,
-                }) => {
-                    for s in &mut shortfalls {
-                        s.device = names.get(s.gpu).cloned().unwrap_or_default();
-                        s.budget = budgets.get(s.gpu).copied().unwrap_or(s.budget);
-                        s.minimum = s.minimum.saturating_add(self.reserve);
-                    }
-                    // The first (smallest) shape's minimum is the one to name.
-                    too_small.get_or_insert(PlanError::BudgetTooSmall {
-                        n_ctx,
-                        n_ubatch,
-                        shortfalls,
-                    });
-                    continue;
-                }
+        for &shape in &shapes {
+            match search::search(&problem, probe, shape) {
+                Ok(outcome) => placed.push((outcome, None, problem.clone())),
+                // The first (smallest) shape's minimum is the one to name.
+                Err(e @ PlanError::BudgetTooSmall { .. }) => _ = too_small.get_or_insert(e),
                 Err(other) => return Err(other),
-            };
-            let traffic = traffic(layout, setup, &problem, &outcome.candidate);
+            }
+        }
+        let experts_minimum = too_small.take();
+        if placed.is_empty() && setup.n_gpu_layers_unset() {
+            for &shape in &shapes {
+                let budgets = &problem.budgets;
+                match layers::lower_n_gpu_layers(
+                    layout,
+                    setup,
+                    budgets,
+                    biases_follow,
+                    probe,
+                    shape,
+                ) {
+                    Ok(l) => placed.push((l.outcome, Some(l.setup), l.problem)),
+                    Err(e @ PlanError::BudgetTooSmall { .. }) => _ = too_small.get_or_insert(e),
+                    Err(other) => return Err(other),
+                }
+            }
+        }
+        let too_small = too_small.or(experts_minimum);
+
+        let mut best: Option<(Outcome, Option<Setup>, Problem, Traffic, SpeedPrediction)> = None;
+        let mut tried = Vec::new();
+        for (outcome, lowered, problem) in placed {
+            let shape = (
+                outcome.candidate.n_ctx,
+                outcome.candidate.n_batch,
+                outcome.candidate.n_ubatch,
+            );
+            let at = lowered.as_ref().unwrap_or(setup);
+            let traffic = traffic(layout, at, &problem, &outcome.candidate);
             let speed = self.speed.predict(layout, &traffic, shape.2, self.workload);
+            let layers = match problem.n_gpu_layers {
+                Some(n) => format!(", n_gpu_layers {n}"),
+                None => String::new(),
+            };
             tried.push(format!(
-                "n_ubatch {}: {} MiB of experts on the host, {:.0} prompt t/s, {:.1} decode t/s, \
-                 {:.2} s for the workload",
+                "n_ubatch {}{layers}: {} MiB of experts on the host, {:.0} prompt t/s, {:.1} \
+                 decode t/s, {:.2} s for the workload",
                 shape.2,
                 traffic.host_expert_bytes >> 20,
                 speed.prompt_tps,
@@ -352,13 +399,16 @@ impl Planner {
             ));
             if best
                 .as_ref()
-                .is_none_or(|b| speed.workload_seconds < b.2.workload_seconds)
+                .is_none_or(|b| speed.workload_seconds < b.4.workload_seconds)
             {
-                best = Some((outcome, traffic, speed));
+                best = Some((outcome, lowered, problem, traffic, speed));
             }
         }
-        let Some((outcome, traffic, speed)) = best else {
-            return Err(too_small.unwrap_or_else(|| PlanError::Probe("no shape to plan".into())));
+        let Some((outcome, lowered, problem, traffic, speed)) = best else {
+            return Err(match too_small {
+                Some(e) => self.name_shortfalls(e, names, budgets),
+                None => PlanError::Probe("no shape to plan".into()),
+            });
         };
         let (n_ctx, n_batch, n_ubatch) = (
             outcome.candidate.n_ctx,
@@ -380,18 +430,25 @@ impl Planner {
             .collect();
         let overrides = patterns::host_patterns(&host_experts, biases_follow);
         reasons.extend(describe_host(&host_experts, layout, &traffic));
+        if let Some(lowered) = &lowered {
+            reasons.extend(describe_lowered(lowered, layout, &traffic));
+        }
         if !caller_overrides.is_empty() {
             reasons.push(format!(
                 "the caller's overrides are kept and tried first: {}",
                 caller_overrides.join(", ")
             ));
         }
-        if !biases_follow && !host_experts.is_empty() {
-            reasons.push(
-                "expert biases stay on the GPU (host biases slowed the prompt in ik_llama.cpp \
-                 #829/#841)"
-                    .into(),
-            );
+        if !host_experts.is_empty() {
+            reasons.push(if biases_follow {
+                "expert biases go with their matrices (biases left on the GPU cost a round trip \
+                 per host matrix: 146 graph splits per token instead of 50 on GPT-OSS-20B)"
+                    .into()
+            } else {
+                "expert biases stay on the GPU, as asked (a round trip per host matrix that has \
+                 a bias)"
+                    .into()
+            });
         }
         let Measured { gpus, host } = outcome.measured;
         let devices: Vec<PlannedDevice> = gpus
@@ -431,6 +488,8 @@ impl Planner {
             devices,
             host,
             host_experts,
+            n_gpu_layers: lowered.map(|l| l.n_gpu_layers.unsigned_abs()),
+            expert_biases: self.expert_biases,
             host_expert_bytes: traffic.host_expert_bytes,
             speed,
             speed_model: self.speed,
@@ -438,6 +497,31 @@ impl Planner {
             reasons,
             caller_overrides,
         })
+    }
+
+    /// `err` with the GPUs' names, the caller's budgets and the reserve in
+    /// its shortfalls.
+    fn name_shortfalls(&self, err: PlanError, names: &[String], budgets: &[u64]) -> PlanError {
+        let PlanError::BudgetTooSmall {
+            n_ctx,
+            n_ubatch,
+            n_gpu_layers,
+            mut shortfalls,
+        } = err
+        else {
+            return err;
+        };
+        for s in &mut shortfalls {
+            s.device = names.get(s.gpu).cloned().unwrap_or_default();
+            s.budget = budgets.get(s.gpu).copied().unwrap_or(s.budget);
+            s.minimum = s.minimum.saturating_add(self.reserve);
+        }
+        PlanError::BudgetTooSmall {
+            n_ctx,
+            n_ubatch,
+            n_gpu_layers,
+            shortfalls,
+        }
     }
 
     /// Whether the caller left both batch sizes at llama.cpp's defaults (as
@@ -512,17 +596,16 @@ fn traffic(layout: &ModelLayout, setup: &Setup, problem: &Problem, c: &Candidate
             on_host[i] = true;
         }
     }
-    let mut traffic = Traffic::default();
-    let mut host_layers = std::collections::BTreeSet::new();
+    let host = |i: usize| on_host[i] || setup.slots[i] == Slot::Host;
+    // Experts moved by the plan or the caller's overrides; where the layer
+    // split alone puts them on the host the whole layer is on the CPU.
+    let moved = |i: usize| on_host[i] || (setup.fixed[i] && setup.slots[i] == Slot::Host);
+    let mut traffic = Traffic {
+        host_round_trips: speed::host_round_trips(layout, moved, host),
+        ..Traffic::default()
+    };
     for (i, t) in layout.tensors.iter().enumerate() {
-        let host = on_host[i] || setup.slots[i] == Slot::Host;
-        // A split per layer whose experts (moved by the plan or the caller's
-        // overrides) left a GPU layer; a layer wholly on the CPU has none.
-        let moved = on_host[i] || (setup.fixed[i] && setup.slots[i] == Slot::Host);
-        if let (true, Some(_), Some(layer), false) = (moved, t.expert, t.layer, t.is_bias) {
-            host_layers.insert(layer);
-        }
-        match (host, t.expert.is_some()) {
+        match (host(i), t.expert.is_some()) {
             // The input embeddings are a row lookup, not a matrix product.
             (true, false) if crate::offload::is_input_tensor(&t.name) => {}
             (true, true) => traffic.host_expert_bytes += t.n_bytes,
@@ -538,7 +621,6 @@ fn traffic(layout: &ModelLayout, setup: &Setup, problem: &Problem, c: &Candidate
             Slot::Gpu(_) => traffic.gpu_dense_bytes += bytes,
         }
     }
-    traffic.host_expert_layers = host_layers.len() as u32;
     traffic
 }
 
@@ -587,6 +669,27 @@ fn describe_host(host: &[(u32, ExpertPart)], layout: &ModelLayout, t: &Traffic) 
             "host experts {} (the GPU copies them per ubatch; the CPU reads {:.1}% per token)",
             gib(t.host_expert_bytes),
             layout.active_fraction() * 100.0
+        ),
+    ]
+}
+
+/// Why the first layers run on the CPU, and what the prediction leaves out.
+fn describe_lowered(lowered: &Setup, layout: &ModelLayout, t: &Traffic) -> Vec<String> {
+    let n = lowered.n_gpu_layers.unsigned_abs();
+    let on_cpu = (layout.n_layer + 1).saturating_sub(n);
+    vec![
+        format!(
+            "n_gpu_layers {n}: left unset by the caller, and with every expert the planner may \
+             move in host memory the budget was still exceeded, so layers 0-{} run on the CPU \
+             whole (attention, KV cache and experts in host memory), as llama.cpp's fit does; \
+             the largest count that fits by the dry runs",
+            on_cpu.saturating_sub(1)
+        ),
+        format!(
+            "the prediction counts those layers' weights ({} besides experts) as read by the CPU \
+             per token and copied per ubatch; it leaves out their attention over the KV cache on \
+             the CPU, so it is optimistic, the more so for long contexts",
+            gib(t.host_dense_bytes)
         ),
     ]
 }

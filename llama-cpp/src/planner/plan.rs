@@ -1,6 +1,6 @@
 //! The planner's answer, [`Plan`], and the builder calls that apply it.
 
-use super::{DeviceBytes, ExpertPart, SpeedModel, SpeedPrediction, Workload};
+use super::{DeviceBytes, ExpertBiases, ExpertPart, SpeedModel, SpeedPrediction, Workload};
 use crate::{BufferType, LlamaContextParams, LlamaError, LlamaModelParams};
 use std::fmt;
 use std::num::NonZeroU32;
@@ -37,6 +37,13 @@ pub struct Plan {
     pub host: DeviceBytes,
     /// The expert matrices the plan sends to the host: `(layer, part)`.
     pub host_experts: Vec<(u32, ExpertPart)>,
+    /// Layers to offload, where the caller left `n_gpu_layers` unset and
+    /// moving every expert was not enough: llama.cpp offloads the last
+    /// `n_gpu_layers` (the output layer counting as one), so the first
+    /// layers run on the CPU whole.
+    pub n_gpu_layers: Option<u32>,
+    /// Where the biases of [`Plan::host_experts`] are.
+    pub expert_biases: ExpertBiases,
     /// Bytes of routed experts in host memory (the plan's and the caller's).
     pub host_expert_bytes: u64,
     /// Predicted speed for the workload.
@@ -64,6 +71,8 @@ impl Plan {
             devices: Vec::new(),
             host: DeviceBytes::default(),
             host_experts: Vec::new(),
+            n_gpu_layers: None,
+            expert_biases: ExpertBiases::default(),
             host_expert_bytes: 0,
             speed_model: SpeedModel::default(),
             workload: Workload::default(),
@@ -110,6 +119,9 @@ impl fmt::Display for Plan {
             f,
             "shape: n_ctx {n_ctx}, n_batch {n_batch}, n_ubatch {n_ubatch}"
         )?;
+        if let Some(n) = self.n_gpu_layers {
+            writeln!(f, "n_gpu_layers: {n} (the first layers run on the CPU)")?;
+        }
         writeln!(
             f,
             "predicted: prompt {:.0} t/s, decode {:.1} t/s",
@@ -123,11 +135,13 @@ impl fmt::Display for Plan {
 }
 
 impl LlamaModelParams {
-    /// These params with `plan` applied: its overrides after the caller's.
+    /// These params with `plan` applied: its overrides after the caller's,
+    /// and its `n_gpu_layers` where it chose one.
     ///
     /// The params must carry the same overrides as those the plan was made
-    /// from; anything else is an error, so a plan is never applied on top of
-    /// overrides it did not account for.
+    /// from, and leave `n_gpu_layers` unset where the plan chose it; anything
+    /// else is an error, so a plan is never applied on top of a placement it
+    /// did not account for.
     pub fn with_plan(self, plan: &Plan) -> crate::Result<Self> {
         let current: Vec<&str> = self
             .tensor_overrides()
@@ -151,6 +165,20 @@ impl LlamaModelParams {
             });
         }
         let mut params = self;
+        if let Some(n) = plan.n_gpu_layers {
+            let unset = LlamaModelParams::default().n_gpu_layers();
+            if params.n_gpu_layers() != unset {
+                return Err(LlamaError::InvalidParameter {
+                    name: "plan",
+                    reason: format!(
+                        "the plan chose n_gpu_layers {n} for params that left it unset ({unset}), \
+                         these params set it to {}",
+                        params.n_gpu_layers()
+                    ),
+                });
+            }
+            params = params.with_n_gpu_layers(n);
+        }
         for pattern in &plan.overrides {
             params = params.with_tensor_override(pattern, BufferType::Cpu)?;
         }

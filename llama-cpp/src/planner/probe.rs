@@ -31,6 +31,9 @@ impl MemoryProbe for DryRun<'_> {
             .clone()
             .with_no_alloc(true)
             .with_load_mode(LoadMode::Read);
+        if let Some(n) = problem.n_gpu_layers {
+            params = params.with_n_gpu_layers(n);
+        }
         for pattern in host_patterns(&host, self.biases_follow) {
             params = params.with_tensor_override(&pattern, BufferType::Cpu)?;
         }

@@ -8,6 +8,14 @@
 //! header, and measures its answer again, correcting until llama.cpp agrees
 //! that it fits: the prediction alone misses the backends' padding of
 //! quantized rows and the staging buffer that op offload adds.
+//!
+//! Splitting the boundary layer per matrix costs decode a round trip
+//! between GPU and CPU, but so would moving that layer whole: with the
+//! biases beside their matrices a layer with host experts makes one round
+//! trip whichever of them moved, and with biases on the GPU one per host
+//! matrix, so fewer matrices make fewer. The budget needs the layer's bytes
+//! freed either way, so the fewest units are never slower, and the search
+//! does not trade bytes against splits.
 
 use super::layout::ExpertPart;
 use super::PlanError;
@@ -78,6 +86,8 @@ pub(crate) struct Unit {
 pub(crate) struct Problem {
     pub units: Vec<Vec<Unit>>,
     pub budgets: Vec<u64>,
+    /// `n_gpu_layers` to measure with; `None`: the caller's.
+    pub n_gpu_layers: Option<u32>,
 }
 
 impl Problem {
@@ -152,6 +162,7 @@ pub(crate) fn search(
         return Err(PlanError::BudgetTooSmall {
             n_ubatch,
             n_ctx,
+            n_gpu_layers: problem.n_gpu_layers,
             shortfalls: shortfalls(&m1, &problem.budgets),
         });
     }
@@ -219,7 +230,7 @@ fn units_to_free(units: &[Unit], from: usize, bytes: u64) -> usize {
 }
 
 /// Per GPU over budget: its name index, budget and the bytes it needed.
-fn shortfalls(m: &Measured, budgets: &[u64]) -> Vec<super::Shortfall> {
+pub(crate) fn shortfalls(m: &Measured, budgets: &[u64]) -> Vec<super::Shortfall> {
     m.gpus
         .iter()
         .zip(budgets)

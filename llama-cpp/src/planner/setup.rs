@@ -23,6 +23,10 @@ pub(crate) struct Setup {
     pub tied_output_copy: Option<(usize, Slot)>,
     /// Number of planned GPUs.
     pub n_gpus: usize,
+    /// The `n_gpu_layers` of this placement (negative: all).
+    pub n_gpu_layers: i32,
+    /// Free bytes per planned GPU (llama.cpp splits layers by them).
+    pub gpu_free: Vec<u64>,
 }
 
 impl Setup {
@@ -111,7 +115,29 @@ impl Setup {
             output_slot,
             tied_output_copy,
             n_gpus: gpu_free.len(),
+            n_gpu_layers,
+            gpu_free: gpu_free.to_vec(),
         }
+    }
+
+    /// Whether `n_gpu_layers` is llama.cpp's default (-1, every layer): the
+    /// caller left it unset, as llama.cpp's own fit decides it.
+    pub fn n_gpu_layers_unset(&self) -> bool {
+        self.n_gpu_layers == crate::LlamaModelParams::default().n_gpu_layers()
+    }
+
+    /// The same placement with `n_gpu_layers` instead: the first layers go
+    /// to the CPU whole, the caller's overrides still win.
+    pub fn with_n_gpu_layers(&self, layout: &ModelLayout, n_gpu_layers: u32) -> Self {
+        let caller: std::collections::HashMap<&str, Slot> = layout
+            .tensors
+            .iter()
+            .zip(self.fixed.iter().zip(&self.slots))
+            .filter(|(_, (fixed, _))| **fixed)
+            .map(|(t, (_, slot))| (t.name.as_str(), *slot))
+            .collect();
+        let n = i32::try_from(n_gpu_layers).unwrap_or(i32::MAX);
+        Self::from_rules(layout, n, &self.gpu_free, |name| caller.get(name).copied())
     }
 
     /// Per GPU, the expert matrices the planner may move, in the order they

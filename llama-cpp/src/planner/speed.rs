@@ -8,9 +8,11 @@
 //!   experts after reading the router's choice and computes afterwards.
 //! * Decode, per token: the CPU reads the active host experts at the
 //!   effective host memory bandwidth, the GPU reads its active weights, each
-//!   layer costs a fixed launch/synchronisation overhead, and each layer with
-//!   experts in host memory a fixed cost for the round trip of its
-//!   activations between GPU and CPU (a graph split).
+//!   layer costs a fixed launch/synchronisation overhead, and each round
+//!   trip of the activations between GPU and CPU that host experts cause a
+//!   fixed cost ([`host_round_trips`]: one per layer with expert matrices in
+//!   host memory, split or whole, when their biases are with them; one per
+//!   host matrix whose bias stayed on the GPU).
 //!
 //! The host side differs most between machines and CPU builds: fit it to the
 //! decode speeds of a few placements measured on the machine with
@@ -31,9 +33,13 @@ pub struct SpeedModel {
     pub host_to_gpu_bandwidth: f64,
     /// Bytes per second the CPU backend reads expert weights while decoding.
     pub host_decode_bandwidth: f64,
-    /// Seconds per decoded token for each layer with any expert matrix in
-    /// host memory: the split's round trip (activations to the CPU, its
-    /// thread pool woken, the result back to the GPU), whatever the bytes.
+    /// Seconds per decoded token for each round trip that expert matrices
+    /// in host memory cause (activations to the CPU, its thread pool woken,
+    /// the result back to the GPU: two graph splits), whatever the bytes.
+    /// A layer with host experts makes one when their biases are with them,
+    /// whether the layer is split or whole; a host matrix whose bias stays
+    /// on the GPU makes one of its own (GPT-OSS-20B, every expert on the
+    /// host: 146 splits per token with the biases on the GPU, 50 with them).
     pub host_decode_layer_overhead: f64,
     /// Bytes per second the GPU reads weights while decoding.
     pub gpu_decode_bandwidth: f64,
@@ -136,8 +142,43 @@ pub(crate) struct Traffic {
     pub gpu_expert_bytes: u64,
     /// Other weights on the GPUs, all read per token.
     pub gpu_dense_bytes: u64,
-    /// Layers with any routed-expert matrix in host memory.
-    pub host_expert_layers: u32,
+    /// Round trips between GPU and CPU per decoded token that routed
+    /// experts moved off a GPU layer cause: [`host_round_trips`].
+    pub host_round_trips: u32,
+}
+
+/// Round trips per decoded token of the routed experts moved off GPU layers
+/// (by a plan or the caller's overrides; a layer wholly on the CPU has none).
+/// `moved` says which tensors left a GPU layer, `on_host` which tensors are
+/// in host memory.
+///
+/// llama.cpp's MoE graph computes `up`, `gate` (each with its bias add), the
+/// activation, then `down`, and the scheduler runs an op where its weights
+/// are. With the biases beside their matrices a layer's host matrices run in
+/// one stretch on the CPU, whichever of them moved: one round trip. A bias
+/// left on the GPU brings the activations back after its matrix: one round
+/// trip per such host matrix.
+pub(crate) fn host_round_trips(
+    layout: &ModelLayout,
+    moved: impl Fn(usize) -> bool,
+    on_host: impl Fn(usize) -> bool,
+) -> u32 {
+    use std::collections::{BTreeMap, BTreeSet};
+    let gpu_bias: BTreeSet<_> = (layout.tensors.iter().enumerate())
+        .filter(|(i, t)| t.is_bias && !on_host(*i))
+        .filter_map(|(_, t)| Some((t.layer?, t.expert?)))
+        .collect();
+    // Per layer: matrices whose bias stayed on a GPU.
+    let mut layers: BTreeMap<u32, u32> = BTreeMap::new();
+    for (i, t) in layout.tensors.iter().enumerate() {
+        let (Some(layer), Some(part), false) = (t.layer, t.expert, t.is_bias) else {
+            continue;
+        };
+        if moved(i) {
+            *layers.entry(layer).or_default() += u32::from(gpu_bias.contains(&(layer, part)));
+        }
+    }
+    layers.values().map(|&split| split.max(1)).sum()
 }
 
 /// Parameters used per token (2 FLOPs each): dense tensors other than the
@@ -169,7 +210,7 @@ impl SpeedModel {
     pub(crate) fn decode_seconds(&self, layout: &ModelLayout, traffic: &Traffic) -> f64 {
         self.decode_gpu_seconds(layout, traffic)
             + host_decode_bytes(layout, traffic) / self.host_decode_bandwidth
-            + f64::from(traffic.host_expert_layers) * self.host_decode_layer_overhead
+            + f64::from(traffic.host_round_trips) * self.host_decode_layer_overhead
     }
 
     /// The GPU's part of a decoded token: its weights read, its layers run.

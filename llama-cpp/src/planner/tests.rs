@@ -55,22 +55,32 @@ pub(super) fn gpt_oss(n_layer: u32) -> ModelLayout {
 /// CUDA backend pads quantized rows), 48 KiB of KV per token spread over
 /// the layers on each device, compute 0.2 MiB per ubatch token plus, once
 /// any expert is on the host, a staging buffer of one layer's experts.
-struct FakeProbe<'a> {
-    layout: &'a ModelLayout,
-    setup: &'a Setup,
-    calls: usize,
+pub(super) struct FakeProbe<'a> {
+    pub layout: &'a ModelLayout,
+    pub setup: &'a Setup,
+    pub calls: usize,
 }
 
 impl MemoryProbe for FakeProbe<'_> {
     fn measure(&mut self, problem: &Problem, c: &Candidate) -> Result<Measured, PlanError> {
         self.calls += 1;
+        // The placement at the problem's n_gpu_layers: the layers it sends
+        // to the CPU keep their weights and KV cache in host memory.
+        let lowered;
+        let setup = match problem.n_gpu_layers {
+            Some(n) => {
+                lowered = self.setup.with_n_gpu_layers(self.layout, n);
+                &lowered
+            }
+            None => self.setup,
+        };
         let mut host_tensor = vec![false; self.layout.tensors.len()];
         for unit in problem.host_units(c) {
             for &i in &unit.tensors {
                 host_tensor[i] = true;
             }
         }
-        let n_gpus = self.setup.n_gpus;
+        let n_gpus = setup.n_gpus;
         let mut m = Measured {
             gpus: vec![DeviceBytes::default(); n_gpus],
             host: Default::default(),
@@ -78,7 +88,7 @@ impl MemoryProbe for FakeProbe<'_> {
         let mut layers_on = vec![0u64; n_gpus];
         let mut staging = vec![0u64; self.layout.n_layer as usize];
         for (i, t) in self.layout.tensors.iter().enumerate() {
-            match (host_tensor[i], self.setup.slots[i]) {
+            match (host_tensor[i], setup.slots[i]) {
                 (false, Slot::Gpu(g)) => {
                     m.gpus[g].weights += t.n_bytes + t.n_bytes / 1000;
                     if t.name.ends_with("attn_q.weight") {
@@ -108,7 +118,7 @@ pub(super) fn one_gpu(layout: &ModelLayout) -> Setup {
     Setup::from_rules(layout, -1, &[140 * GIB], |_| None)
 }
 
-fn plan_with(
+pub(super) fn plan_with(
     planner: &Planner,
     layout: &ModelLayout,
     setup: &Setup,
@@ -125,7 +135,7 @@ fn plan_with(
     (plan, probe.calls)
 }
 
-fn ctx_4096() -> LlamaContextParams {
+pub(super) fn ctx_4096() -> LlamaContextParams {
     LlamaContextParams::default().with_n_ctx(NonZeroU32::new(4096))
 }
 
@@ -212,13 +222,16 @@ fn the_last_layers_leave_first_and_one_boundary_layer_splits_per_matrix() {
 #[test]
 fn an_impossible_budget_names_the_smallest_that_works() {
     let layout = gpt_oss(24);
-    let setup = one_gpu(&layout);
+    // n_gpu_layers set by the caller: the plan moves experts only
+    // (tests_ngl.rs has the fallback to fewer GPU layers).
+    let setup = Setup::from_rules(&layout, 999, &[140 * GIB], |_| None);
     let planner = Planner::new("m").reserve(0);
     let err = plan_with(&planner, &layout, &setup, &[GIB], &ctx_4096())
         .0
         .unwrap_err();
     let PlanError::BudgetTooSmall {
         n_ubatch,
+        n_gpu_layers: None,
         ref shortfalls,
         ..
     } = err
@@ -226,6 +239,10 @@ fn an_impossible_budget_names_the_smallest_that_works() {
         panic!("{err}");
     };
     assert_eq!(n_ubatch, 512, "the smallest ubatch needs the least");
+    assert!(
+        err.to_string().contains("leave n_gpu_layers unset"),
+        "{err}"
+    );
     assert_eq!(shortfalls.len(), 1);
     let minimum = shortfalls[0].minimum;
     assert!(
@@ -505,6 +522,7 @@ fn the_speed_model_reproduces_the_measured_gpt_oss_rows() {
         let problem = Problem {
             units,
             budgets: vec![u64::MAX],
+            n_gpu_layers: None,
         };
         let c = Candidate {
             host_units: vec![host_layers * 3],
@@ -633,6 +651,7 @@ fn tied_embeddings_count_once_more_on_the_output_gpu() {
     let problem = Problem {
         units: setup.units(&tied, false),
         budgets: vec![GIB],
+        n_gpu_layers: None,
     };
     let c = Candidate {
         host_units: vec![0],

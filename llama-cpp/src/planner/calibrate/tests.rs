@@ -36,31 +36,41 @@ fn close(a: f64, b: f64) -> bool {
 fn a_point_has_the_traffic_the_planner_gives_its_placement() {
     let layout = gpt_oss(24);
     let setup = one_gpu(&layout);
-    let problem = Problem {
-        units: setup.units(&layout, false),
-        budgets: vec![u64::MAX],
-    };
     // Units leave last layer first, down / gate / up: 12 layers and a down.
-    let c = Candidate {
-        host_units: vec![12 * 3 + 1],
-        n_ctx: 4096,
-        n_batch: 2048,
-        n_ubatch: 2048,
-    };
-    let planned = traffic(&layout, &setup, &problem, &c);
-    assert_eq!(
-        planned,
-        point_traffic(&layout, &plan_host(12..24, Some(11)))
-    );
-    assert_eq!(planned.host_expert_layers, 13);
-    // Each host layer costs its overhead once, whatever its bytes.
-    let model = SpeedModel {
-        host_decode_layer_overhead: 1e-3,
-        ..SpeedModel::h200_reference()
-    };
-    let extra = model.decode_seconds(&layout, &planned)
-        - SpeedModel::h200_reference().decode_seconds(&layout, &planned);
-    assert!((extra - 13e-3).abs() < 1e-12, "{extra}");
+    // Biases on the GPU: a round trip per host matrix (12 * 3 + 1); with
+    // their matrices one per layer, the split one included.
+    for (follow, trips) in [(false, 37), (true, 13)] {
+        let problem = Problem {
+            units: setup.units(&layout, follow),
+            budgets: vec![u64::MAX],
+            n_gpu_layers: None,
+        };
+        let c = Candidate {
+            host_units: vec![12 * 3 + 1],
+            n_ctx: 4096,
+            n_batch: 2048,
+            n_ubatch: 2048,
+        };
+        let planned = traffic(&layout, &setup, &problem, &c);
+        let HostExperts::Matrices(m) = plan_host(12..24, Some(11)) else {
+            unreachable!()
+        };
+        let point = if follow {
+            HostExperts::MatricesWithBiases(m)
+        } else {
+            HostExperts::Matrices(m)
+        };
+        assert_eq!(planned, point_traffic(&layout, &point));
+        assert_eq!(planned.host_round_trips, trips);
+        // Each round trip costs the overhead once, whatever its bytes.
+        let model = SpeedModel {
+            host_decode_layer_overhead: 1e-3,
+            ..SpeedModel::h200_reference()
+        };
+        let extra = model.decode_seconds(&layout, &planned)
+            - SpeedModel::h200_reference().decode_seconds(&layout, &planned);
+        assert!((extra - f64::from(trips) * 1e-3).abs() < 1e-12, "{extra}");
+    }
 }
 
 #[test]
