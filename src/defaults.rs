@@ -1,5 +1,5 @@
 //! The context settings `examples/moe_offload.rs` runs with by default,
-//! shared with `examples/bench_moe.rs` so the benchmark measures exactly
+//! shared with `examples/bench_moe/` so the benchmark measures exactly
 //! them. Each value was chosen by measurement on the H200 machine with
 //! GPT-OSS-20B's experts in host memory (docs/BENCHMARKS.md, "Defaults").
 

@@ -1,0 +1,267 @@
+//! A `--config NAME:key=value,...` row of bench_moe: what it sets and how it becomes
+//! model and context params.
+
+use super::Args;
+use anyhow::{bail, Context as _, Result};
+use llama_cpp::{
+    CpuThreadPool, FlashAttention, LlamaContextParams, ThreadPoolSettings, ThreadPriority,
+};
+use llama_cpp_rs_moe::defaults::{self, ContextSettings};
+use llama_cpp_rs_moe::model_params::CpuMoe;
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Config {
+    pub(crate) name: String,
+    pub(crate) n_gpu_layers: u32,
+    pub(crate) cpu_moe: Option<CpuMoe>,
+    pub(crate) mmap: bool,
+    pub(crate) threads: i32,
+    pub(crate) batch: u32,
+    pub(crate) ubatch: u32,
+    pub(crate) op_offload: bool,
+    pub(crate) thread_pool: String,
+    pub(crate) flash_attention: String,
+    /// Context length; `None`: prompt + gen + 16.
+    pub(crate) n_ctx: Option<u32>,
+    pub(crate) n_outputs_max: u32,
+    pub(crate) swa_full: bool,
+    /// moe_offload's context defaults (src/defaults.rs).
+    pub(crate) example_defaults: bool,
+    /// Measured runs per loop.
+    pub(crate) runs: usize,
+    pub(crate) prompt: usize,
+    pub(crate) gen: usize,
+    /// VRAM budget per GPU for the placement planner (`fit=`), as given.
+    pub(crate) fit: Option<String>,
+    /// The planner chooses n_batch / n_ubatch too.
+    pub(crate) fit_ubatch: bool,
+    /// Thread-pool polling level (ggml's default 50 when unset).
+    pub(crate) poll: Option<u32>,
+    /// Thread-pool priority, as given.
+    pub(crate) prio: Option<String>,
+    /// The pool's CPUs, `A-B`.
+    pub(crate) cpus: Option<String>,
+    /// One CPU per worker (with `cpus`).
+    pub(crate) strict: bool,
+    /// Host weights may use the GPU's pinned host buffer type (llama.cpp's default).
+    pub(crate) host_buffers: bool,
+    /// Host weights may use the CPU repack buffer types (llama.cpp's default).
+    pub(crate) repack: bool,
+    /// The planner keeps expert biases on the GPU (`fit_bias_gpu=1`).
+    pub(crate) fit_bias_gpu: bool,
+    /// Measured decode speeds that calibrate the planner (`fit_calib=`), as given.
+    pub(crate) fit_calib: Option<String>,
+    /// VRAM budget for the best fitting `--n-cpu-moe N` (`ncm_fit=`).
+    pub(crate) ncm_fit: Option<String>,
+    /// `PATTERN=BUFFER_TYPE` lines from llama.cpp's fit (`ot_file=`, written by
+    /// scripts/gpu/fit_harness.cpp).
+    pub(crate) ot_file: Option<PathBuf>,
+    /// Overrides `(pattern, buffer type)` after resolving `fit` or `ot_file`.
+    pub(crate) plan_overrides: Vec<(String, String)>,
+    /// What the planner or the dry run predicted, next to what is measured.
+    pub(crate) predicted: Option<Predicted>,
+}
+
+/// Predictions made before loading, to set against the measurements.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Predicted {
+    pub(crate) budget_bytes: Vec<u64>,
+    /// llama.cpp's dry-run accounting per device: [weights, KV, compute].
+    pub(crate) devices: Vec<(String, [u64; 3])>,
+    /// The planner's speed prediction (`fit` only).
+    pub(crate) prompt_tps: Option<f64>,
+    pub(crate) decode_tps: Option<f64>,
+    pub(crate) reasons: Vec<String>,
+}
+
+impl Config {
+    /// What decides the loaded model (the rest is per context).
+    pub(crate) fn model_key(&self) -> ModelKey {
+        (
+            self.n_gpu_layers,
+            self.cpu_moe,
+            (self.mmap, self.host_buffers, self.repack),
+            self.plan_overrides.clone(),
+        )
+    }
+}
+
+/// What a loaded model depends on: layers, MoE placement, (mmap, host buffers, repack),
+/// overrides.
+pub(crate) type ModelKey = (
+    u32,
+    Option<CpuMoe>,
+    (bool, bool, bool),
+    Vec<(String, String)>,
+);
+
+pub(crate) fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Config> {
+    let (name, rest) = spec.split_once(':').unwrap_or((spec, ""));
+    let mut config = Config {
+        name: name.to_owned(),
+        n_gpu_layers: 999,
+        cpu_moe: None,
+        mmap: false,
+        threads,
+        batch: 2048,
+        ubatch: 2048,
+        op_offload: true,
+        thread_pool: "context".into(),
+        flash_attention: "auto".into(),
+        n_ctx: None,
+        n_outputs_max: 0,
+        swa_full: true,
+        example_defaults: false,
+        runs: args.runs,
+        prompt: args.prompt,
+        gen: args.gen,
+        fit: None,
+        fit_calib: None,
+        fit_ubatch: false,
+        fit_bias_gpu: false,
+        poll: None,
+        prio: None,
+        cpus: None,
+        strict: false,
+        host_buffers: true,
+        repack: true,
+        ncm_fit: None,
+        ot_file: None,
+        plan_overrides: Vec::new(),
+        predicted: None,
+    };
+    for pair in rest.split(',').filter(|p| !p.is_empty()) {
+        let (key, value) = pair
+            .split_once('=')
+            .with_context(|| format!("{spec}: expected key=value, got {pair:?}"))?;
+        let flag = || value == "1" || value == "true";
+        match key {
+            "ngl" => config.n_gpu_layers = value.parse()?,
+            "moe" => config.cpu_moe = Some(value.parse().with_context(|| format!("{spec}: moe"))?),
+            "mmap" => config.mmap = flag(),
+            "threads" => config.threads = value.parse()?,
+            "batch" => config.batch = value.parse()?,
+            "ubatch" => config.ubatch = value.parse()?,
+            "op_offload" => config.op_offload = flag(),
+            "pool" if ["context", "graph"].contains(&value) => {
+                config.thread_pool = value.to_owned()
+            }
+            "fa" if ["auto", "on", "off"].contains(&value) => {
+                config.flash_attention = value.to_owned()
+            }
+            "pool" | "fa" => bail!("{spec}: {value:?} is not a value of {key}"),
+            "ctx" => config.n_ctx = Some(value.parse()?),
+            "outputs" => config.n_outputs_max = value.parse()?,
+            "swa_full" => config.swa_full = flag(),
+            "runs" => config.runs = value.parse()?,
+            "example" => {
+                config.example_defaults = flag();
+                if config.example_defaults {
+                    (
+                        config.batch,
+                        config.ubatch,
+                        config.n_outputs_max,
+                        config.swa_full,
+                    ) = (
+                        defaults::N_BATCH,
+                        defaults::N_UBATCH,
+                        defaults::N_OUTPUTS_MAX,
+                        defaults::SWA_FULL,
+                    );
+                    config.n_ctx = config.n_ctx.or(Some(defaults::N_CTX));
+                }
+            }
+            "prompt" => config.prompt = value.parse()?,
+            "gen" => config.gen = value.parse()?,
+            // `;` separates per-GPU sizes: `,` separates keys.
+            "fit" => config.fit = Some(value.replace(';', ",")),
+            "fit_ubatch" => config.fit_ubatch = flag(),
+            "fit_bias_gpu" => config.fit_bias_gpu = flag(),
+            // The planner's default since the H200 rows of 2026-12-02.
+            "fit_bias_host" => config.fit_bias_gpu = !flag(),
+            "fit_calib" => config.fit_calib = Some(value.to_owned()),
+            "ncm_fit" => config.ncm_fit = Some(value.replace(';', ",")),
+            "ot_file" => config.ot_file = Some(PathBuf::from(value)),
+            "poll" => config.poll = Some(value.parse()?),
+            "prio" => {
+                priority(value)?;
+                config.prio = Some(value.to_owned());
+            }
+            "cpus" => {
+                cpu_range(value)?;
+                config.cpus = Some(value.to_owned());
+            }
+            "strict" => config.strict = flag(),
+            "host_buffers" => config.host_buffers = flag(),
+            "repack" => config.repack = flag(),
+            other => bail!("{spec}: unknown key {other:?}"),
+        }
+    }
+    Ok(config)
+}
+
+pub(crate) fn priority(text: &str) -> Result<ThreadPriority> {
+    Ok(match text {
+        "low" => ThreadPriority::Low,
+        "normal" => ThreadPriority::Normal,
+        "medium" => ThreadPriority::Medium,
+        "high" => ThreadPriority::High,
+        "realtime" => ThreadPriority::Realtime,
+        _ => bail!("prio: {text:?} is not low, normal, medium, high or realtime"),
+    })
+}
+
+/// `A-B` (inclusive) or a single CPU index.
+pub(crate) fn cpu_range(text: &str) -> Result<Vec<usize>> {
+    let (a, b) = text.split_once('-').unwrap_or((text, text));
+    let (a, b): (usize, usize) = (a.parse()?, b.parse()?);
+    if a > b {
+        bail!("cpus: {text:?} is an empty range");
+    }
+    Ok((a..=b).collect())
+}
+
+pub(crate) fn thread_pool_settings(config: &Config) -> ThreadPoolSettings {
+    let mut settings = ThreadPoolSettings::default();
+    if let Some(poll) = config.poll {
+        settings = settings.with_poll(poll);
+    }
+    // Both were checked when the config was parsed.
+    if let Some(prio) = config.prio.as_deref().and_then(|p| priority(p).ok()) {
+        settings = settings.with_priority(prio);
+    }
+    if let Some(cpus) = config.cpus.as_deref().and_then(|c| cpu_range(c).ok()) {
+        settings = settings.with_cpus(cpus, config.strict);
+    }
+    settings
+}
+
+/// The context params of a configuration.
+pub(crate) fn context_params(config: &Config) -> LlamaContextParams {
+    let settings = ContextSettings {
+        n_ctx: config
+            .n_ctx
+            .unwrap_or((config.prompt + config.gen + 16) as u32),
+        n_batch: config.batch,
+        n_ubatch: config.ubatch,
+        threads: config.threads,
+        n_outputs_max: config.n_outputs_max,
+        swa_full: config.swa_full,
+    };
+    settings
+        .params()
+        .with_op_offload(config.op_offload)
+        .with_cpu_thread_pool(if config.thread_pool == "graph" {
+            CpuThreadPool::PerGraph
+        } else {
+            CpuThreadPool::PerContext
+        })
+        .with_thread_pool_settings(thread_pool_settings(config))
+        .with_flash_attention(match config.flash_attention.as_str() {
+            "on" => FlashAttention::Enabled,
+            "off" => FlashAttention::Disabled,
+            _ => FlashAttention::Auto,
+        })
+}
