@@ -22,6 +22,20 @@
 # Every cargo command runs at the workspace root, as upstream's CI does: `-p llama-cpp-2`
 # would unify other features (no `mtmd` from examples/mtmd) and rebuild llama.cpp.
 #
+# Publish: `cargo publish --workspace` verifies llama-cpp-2's package against a registry overlay
+# that holds the freshly packaged llama-cpp-sys-2 0.1.154 *beside* crates.io, and the resolver
+# takes the newest version matching `llama-cpp-sys-2 = "0.1.154"` (^0.1.154). On 2026-08-04,
+# when bed81ad was tested, 0.1.154 was the newest and the verify build used the workspace's own
+# sys crate. Since then crates.io has newer ones (0.1.161 in 2026-12), so the verify build of
+# unpatched bed81ad, too, compiles llama-cpp-2 against crates.io's llama-cpp-sys-2 0.1.161 and
+# fails: llama_rs_fit_params, llama_sampler_init_dry and llama_sampler_init_penalties take other
+# arguments there (upstream/PR.md, Evidence). The series' `llama_rs_regex_search` is in no
+# crates.io release at all. The lane runs upstream's command with one addition,
+# `--config patch.crates-io.llama-cpp-sys-2.path=...` naming the workspace's llama-cpp-sys-2,
+# which restores what upstream's CI resolved then: both packages are still packaged and
+# verified (llama-cpp-sys-2 from its package, so a file missing from `include` still fails),
+# and llama-cpp-2's verify build links the series' sys crate.
+#
 # Everything is built under target/upstream/ (sources, cargo target dir, ccache): cache that
 # folder in CI. From a clean state llama.cpp is compiled by upstream's cmake build a few times
 # (test, clippy and the two packages of the publish dry run each get their own OUT_DIR).
@@ -242,10 +256,19 @@ run_valgrind "$after_bin" "$UAF_TEST" "$LOGS/after-valgrind.log" \
     || { tail -n 40 "$LOGS/after-valgrind.log"; die "valgrind reports errors after the series"; }
 log "after: valgrind: $(summary "$LOGS/after-valgrind.log")"
 
-log "after: cargo publish --workspace --verbose --dry-run"
-(cd "$SRC" && RUST_BACKTRACE=1 cargo publish --workspace --verbose --dry-run) \
+# Upstream's command, with llama-cpp-2's verify build pinned to the workspace's
+# llama-cpp-sys-2 instead of the newest crates.io release (see the top of this file). The
+# `patch` is unused by the workspace itself, which already takes the sys crate by path.
+log "after: cargo publish --workspace --verbose --dry-run (llama-cpp-sys-2 patched to the workspace's)"
+sys_patch="patch.crates-io.llama-cpp-sys-2.path=\"$SRC/llama-cpp-sys-2\""
+(cd "$SRC" && RUST_BACKTRACE=1 cargo publish --workspace --verbose --dry-run --config "$sys_patch") \
     > "$LOGS/after-publish.log" 2>&1 \
     || { tail -n 30 "$LOGS/after-publish.log"; die "cargo publish --dry-run"; }
-log "after: publish dry run: $(grep -c 'Packaged' "$LOGS/after-publish.log") packages"
+# The verify builds must have compiled the workspace's sys crate, never a crates.io one.
+if grep -E "Compiling llama-cpp-sys-2 v" "$LOGS/after-publish.log" | grep -v "($SRC/" \
+        | grep -v "($CARGO_TARGET_DIR/package/"; then
+    die "cargo publish --dry-run built a llama-cpp-sys-2 that is not the workspace's"
+fi
+log "after: publish dry run: $(grep -c 'Packaged' "$LOGS/after-publish.log") packages packaged and verified"
 
 log "green in $(( $(date +%s) - started )) s; logs in ${LOGS#"$repo"/}"
