@@ -37,8 +37,13 @@
 # and llama-cpp-2's verify build links the series' sys crate.
 #
 # Everything is built under target/upstream/ (sources, cargo target dir, ccache): cache that
-# folder in CI. From a clean state llama.cpp is compiled by upstream's cmake build a few times
-# (test, clippy and the two packages of the publish dry run each get their own OUT_DIR).
+# folder in CI to make reruns fast. Cold, llama.cpp is compiled in full twice: once for the
+# workspace (cargo test), once for the packaged llama-cpp-sys-2 (its sources live under
+# target/package and it builds without OpenMP, so no cache can serve it). Every other build of it
+# (clippy's own OUT_DIR, llama-cpp-2's verify build, the build-script reruns after `git am`)
+# compiles the same files with the same flags: ccache serves those, for cmake's compiles
+# (CMAKE_*_COMPILER_LAUNCHER) and for the cc crate's (mtmd, the wrappers: CC/CXX="ccache ..").
+# Each step's duration is written to target/upstream/logs/timings.tsv and printed at the end.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,6 +72,19 @@ readonly NEW_TEST_FILES=(llama-cpp-2/tests/tensor_overrides.rs llama-cpp-2/tests
 log() { printf '[test-upstream] %s\n' "$*"; }
 die() { printf '[test-upstream] FAILED: %s\n' "$*" >&2; exit 1; }
 started=$(date +%s)
+step_name="" step_started=$started
+step() { # $1: the name of the step that starts now; ends the previous one
+    local now
+    now=$(date +%s)
+    [ -z "$step_name" ] || printf '%s\t%d\n' "$step_name" $((now - step_started)) >> "$LOGS/timings.tsv"
+    step_name=$1 step_started=$now
+}
+
+# Skip first, before any tool check: `make test` runs this lane on machines without the bundle.
+if [ ! -d "$SRC/.git" ] && [ ! -f "$BUNDLE" ] && [ -z "${UPSTREAM_GIT_URL:-}" ]; then
+    log "SKIPPED: no upstream bundle at $BUNDLE and UPSTREAM_GIT_URL is not set"
+    exit 0
+fi
 
 # --- tools ------------------------------------------------------------------
 command -v valgrind >/dev/null || die "valgrind is missing: run scripts/bootstrap.sh"
@@ -86,7 +104,13 @@ fi
 if command -v ccache >/dev/null; then
     # Upstream's build script passes CMAKE_* variables to cmake.
     export CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache
+    # The cc crate (mtmd, wrapper_*.cpp): it recompiles every file whenever the build script
+    # reruns, and runs inside each OUT_DIR. cmake is still given the bare compiler.
+    export CC="ccache ${CC:-cc}" CXX="ccache ${CXX:-c++}"
+    # Paths under $WORK become relative to the compiler's working directory, and that is not
+    # hashed: builds in different OUT_DIRs (same depth) then share their objects.
     export CCACHE_DIR=$WORK/ccache CCACHE_NOHASHDIR=true CCACHE_BASEDIR=$WORK
+    ccache --zero-stats > /dev/null
 fi
 export CARGO_TARGET_DIR=$WORK/target
 export CARGO_TERM_COLOR=never
@@ -97,16 +121,15 @@ ls "$PATCHES"/*.patch >/dev/null 2>&1 || die "no patches in $PATCHES"
 
 # --- 1. upstream sources ----------------------------------------------------
 mkdir -p "$WORK" "$LOGS"
+rm -f "$LOGS/timings.tsv"
+step "clone"
 if [ ! -d "$SRC/.git" ]; then
     if [ -f "$BUNDLE" ]; then
         log "cloning upstream from $BUNDLE"
         git -c init.defaultBranch=main clone -q --no-checkout "$BUNDLE" "$SRC"
-    elif [ -n "${UPSTREAM_GIT_URL:-}" ]; then
+    else
         log "cloning upstream from $UPSTREAM_GIT_URL"
         git -c init.defaultBranch=main clone -q --no-checkout "$UPSTREAM_GIT_URL" "$SRC"
-    else
-        log "SKIPPED: no upstream bundle at $BUNDLE and UPSTREAM_GIT_URL is not set"
-        exit 0
     fi
 fi
 git -C "$SRC" cat-file -e "$BASE^{commit}" 2>/dev/null || die "upstream clone lacks $BASE"
@@ -118,6 +141,7 @@ checkout() { # $1: commit
     git_src clean -qfd -e llama-cpp-sys-2/llama.cpp
 }
 
+step "fill llama.cpp"
 checkout "$BASE"
 # The bundle has the gitlink only; bootstrap's tree is b10200, the commit it names. It gets a
 # git repository of its own with one commit: as a plain folder its files count as untracked
@@ -171,6 +195,7 @@ for line in sys.stdin:
 }
 
 # --- 3. before: bed81ad fails the new tests ---------------------------------
+step "before: build (cargo test --no-run)"
 checkout "$BASE"
 series=$WORK/series
 rm -rf "$series" && mkdir -p "$series"
@@ -189,6 +214,7 @@ log "before: building bed81ad with the new tests"
 (cd "$SRC" && cargo test --features sampler --test tensor_overrides --no-run) \
     > "$LOGS/before-build.log" 2>&1 || { tail -n 30 "$LOGS/before-build.log"; die "bed81ad build"; }
 before_bin=$(test_binary)
+step "before: reproducers, valgrind"
 for t in "${REPRODUCERS[@]}"; do
     rc=0
     "$before_bin" --exact "$t" --test-threads 1 > "$LOGS/before-$t.log" 2>&1 || rc=$?
@@ -209,6 +235,7 @@ grep -q "Invalid read" "$LOGS/before-valgrind.log" \
 log "before: valgrind: $(summary "$LOGS/before-valgrind.log")"
 
 log "before: cargo clippy (the baseline of existing warnings)"
+step "before: cargo clippy, cargo fmt --check"
 git_src checkout -q -f --detach "$BASE" && git_src clean -qfd -e llama-cpp-sys-2/llama.cpp
 clippy_diagnostics "$LOGS/clippy-before.txt" \
     || { tail -n 30 "$LOGS/clippy-before.txt.stderr"; die "cargo clippy on bed81ad"; }
@@ -216,11 +243,13 @@ unformatted "$LOGS/fmt-before.txt"
 log "before: cargo fmt --check lists $(wc -l < "$LOGS/fmt-before.txt") unformatted files"
 
 # --- 4. after: the series, upstream's CI, the new tests ---------------------
+step "after: git am"
 git_src checkout -q -B test-upstream "$BASE"
 git_src am -q "$PATCHES"/*.patch
 log "after: applied $(git_src rev-list --count "$BASE"..HEAD) commits from upstream/"
 
 log "after: cargo clippy"
+step "after: cargo clippy"
 clippy_diagnostics "$LOGS/clippy-after.txt" \
     || { tail -n 30 "$LOGS/clippy-after.txt.stderr"; die "cargo clippy"; }
 grep -q "^error" "$LOGS/clippy-after.txt" && die "cargo clippy reports errors"
@@ -232,6 +261,7 @@ fi
 log "after: cargo clippy: $(wc -l < "$LOGS/clippy-after.txt") diagnostics, all already on bed81ad"
 
 log "after: cargo fmt --check"
+step "after: cargo fmt --check"
 unformatted "$LOGS/fmt-after.txt"
 git_src diff --name-only "$BASE"..HEAD -- '*.rs' | sort > "$LOGS/touched.txt"
 bad=$( (comm -13 "$LOGS/fmt-before.txt" "$LOGS/fmt-after.txt"
@@ -241,6 +271,7 @@ log "after: cargo fmt --check: every file the series touches is formatted" \
     "($(wc -l < "$LOGS/fmt-after.txt") untouched bed81ad files are not)"
 
 log "after: cargo test --features sampler"
+step "after: cargo test --features sampler"
 (cd "$SRC" && cargo test --features sampler) > "$LOGS/after-test.log" 2>&1 \
     || { grep -E "^test .*FAILED|panicked|error" "$LOGS/after-test.log" | head -n 30
          die "cargo test"; }
@@ -252,6 +283,7 @@ done
 log "after: the ${#REPRODUCERS[@]} reproducers pass"
 
 after_bin=$(test_binary)
+step "after: valgrind"
 run_valgrind "$after_bin" "$UAF_TEST" "$LOGS/after-valgrind.log" \
     || { tail -n 40 "$LOGS/after-valgrind.log"; die "valgrind reports errors after the series"; }
 log "after: valgrind: $(summary "$LOGS/after-valgrind.log")"
@@ -260,6 +292,7 @@ log "after: valgrind: $(summary "$LOGS/after-valgrind.log")"
 # llama-cpp-sys-2 instead of the newest crates.io release (see the top of this file). The
 # `patch` is unused by the workspace itself, which already takes the sys crate by path.
 log "after: cargo publish --workspace --verbose --dry-run (llama-cpp-sys-2 patched to the workspace's)"
+step "after: cargo publish --dry-run"
 sys_patch="patch.crates-io.llama-cpp-sys-2.path=\"$SRC/llama-cpp-sys-2\""
 (cd "$SRC" && RUST_BACKTRACE=1 cargo publish --workspace --verbose --dry-run --config "$sys_patch") \
     > "$LOGS/after-publish.log" 2>&1 \
@@ -270,5 +303,11 @@ if grep -E "Compiling llama-cpp-sys-2 v" "$LOGS/after-publish.log" | grep -v "($
     die "cargo publish --dry-run built a llama-cpp-sys-2 that is not the workspace's"
 fi
 log "after: publish dry run: $(grep -c 'Packaged' "$LOGS/after-publish.log") packages packaged and verified"
+step "end"
 
 log "green in $(( $(date +%s) - started )) s; logs in ${LOGS#"$repo"/}"
+awk -F '\t' '{ printf "[test-upstream]   %5d s  %s\n", $2, $1 }' "$LOGS/timings.tsv"
+if command -v ccache > /dev/null; then
+    log "ccache: $(ccache --print-stats 2> /dev/null | awk -F '\t' '$1 == "direct_cache_hit" || $1 == "preprocessed_cache_hit" { h += $2 }
+        $1 == "cache_miss" { m = $2 } END { printf "%d hits, %d misses", h, m }')"
+fi
