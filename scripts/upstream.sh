@@ -6,7 +6,8 @@
 #  2. Fills the llama-cpp-sys-2/llama.cpp submodule from bootstrap's b10200 tree.
 #  3. Before: bed81ad with the series' new test files copied in. Every reproducer test must
 #     FAIL there, and the use-after-free test must show invalid reads under valgrind.
-#  4. After: `git am upstream/*.patch`, then upstream's CI commands
+#  4. After: `git am upstream/*.patch`; `cargo test --features sampler` on each commit but the
+#     last, alone; then, on the last, upstream's CI commands
 #     (.github/workflows/llama-cpp-rs-check.yml): cargo clippy, cargo fmt --check,
 #     cargo test --features sampler, cargo publish --workspace --verbose --dry-run; and the
 #     new tests under valgrind, which must be clean.
@@ -247,6 +248,21 @@ step "after: git am"
 git_src checkout -q -B test-upstream "$BASE"
 git_src am -q "$PATCHES"/*.patch
 log "after: applied $(git_src rev-list --count "$BASE"..HEAD) commits from upstream/"
+
+# Every commit builds and passes its tests alone (bisectable), not only the last: upstream's
+# `cargo test --features sampler` on each commit before the last, which the steps below test.
+# ~35 s a commit: the build scripts rerun only where the sys crate changes, from ccache.
+step "after: cargo test --features sampler on each earlier commit"
+for commit in $(git_src rev-list --reverse "$BASE"..HEAD~1); do
+    git_src checkout -q -f --detach "$commit"
+    subject=$(git_src log -1 --format=%s "$commit")
+    (cd "$SRC" && cargo test --features sampler) > "$LOGS/commit-$commit.log" 2>&1 \
+        || { grep -E "^test .*FAILED|panicked|^error" "$LOGS/commit-$commit.log" | head -n 30
+             die "commit '$subject' alone: cargo test --features sampler"; }
+    log "after: commit alone: $subject: $(grep -E "^test result" "$LOGS/commit-$commit.log" \
+        | awk '{ p += $4; f += $6 } END { printf "%d passed, %d failed", p, f }')"
+done
+git_src checkout -q -f test-upstream
 
 log "after: cargo clippy"
 step "after: cargo clippy"
