@@ -123,7 +123,7 @@ ls "$PATCHES"/*.patch >/dev/null 2>&1 || die "no patches in $PATCHES"
 
 # --- 1. upstream sources ----------------------------------------------------
 mkdir -p "$WORK" "$LOGS"
-rm -f "$LOGS/timings.tsv"
+rm -f "$LOGS/timings.tsv" "$LOGS"/commit-*.log
 step "clone"
 if [ ! -d "$SRC/.git" ]; then
     if [ -f "$BUNDLE" ]; then
