@@ -14,7 +14,7 @@ MOE_MODEL := models/smollm2-moe-e4k1.gguf
 built_lib_dir = $$(ls -td $(CURDIR)/target/debug/build/llama-cpp-moe-sys-*/out/lib 2>/dev/null \
 	| while read d; do ls $$d/$(1) > /dev/null 2>&1 && echo $$d; done | head -n 1)
 
-.PHONY: bootstrap models demo test test-fmt test-static test-native test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream test-dropin memcheck bindings
+.PHONY: bootstrap models demo test test-fmt test-static test-native test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream test-dropin memcheck test-upstream bindings
 
 bootstrap:
 	scripts/bootstrap.sh --no-model
@@ -32,7 +32,9 @@ demo: PROFILE = --release
 demo: models
 	$(CARGO) run --release --example moe_offload -- --cpu-moe --runs 3 --compare --n-predict 48
 
-test: models test-fmt test-static test-native test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream test-dropin memcheck
+# test-upstream runs last: it is the longest lane (~16 min cold on 2 cores, mostly two llama.cpp
+# builds) and needs nothing from the others, so a failure there reports after every other lane.
+test: models test-fmt test-static test-native test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream test-dropin memcheck test-upstream
 
 # Default build: vendored llama.cpp, static, CPU.
 test-static: models
@@ -94,9 +96,11 @@ memcheck: models
 	scripts/memcheck.sh
 
 # The llama-cpp-rs patch series in upstream/ against upstream's bed81ad: its new tests fail
-# there, and after `git am` upstream's CI commands and the new tests pass (see
-# scripts/upstream.sh; skips when the upstream bundle is absent). Builds under target/upstream.
-.PHONY: test-upstream
+# there; after `git am` each commit alone passes `cargo test --features sampler`, and the last
+# passes upstream's CI commands (clippy, fmt --check, test --features sampler, publish --workspace
+# --dry-run with llama-cpp-sys-2 patched to the workspace's) and the new tests (see
+# scripts/upstream.sh; skips when the upstream bundle is absent). Builds under target/upstream
+# (2.6 GB), with its own ccache there; step timings in target/upstream/logs/timings.tsv.
 test-upstream: bootstrap
 	scripts/upstream.sh
 

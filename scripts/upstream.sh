@@ -6,7 +6,8 @@
 #  2. Fills the llama-cpp-sys-2/llama.cpp submodule from bootstrap's b10200 tree.
 #  3. Before: bed81ad with the series' new test files copied in. Every reproducer test must
 #     FAIL there, and the use-after-free test must show invalid reads under valgrind.
-#  4. After: `git am upstream/*.patch`, then upstream's CI commands
+#  4. After: `git am upstream/*.patch`; `cargo test --features sampler` on each commit but the
+#     last, alone; then, on the last, upstream's CI commands
 #     (.github/workflows/llama-cpp-rs-check.yml): cargo clippy, cargo fmt --check,
 #     cargo test --features sampler, cargo publish --workspace --verbose --dry-run; and the
 #     new tests under valgrind, which must be clean.
@@ -22,9 +23,29 @@
 # Every cargo command runs at the workspace root, as upstream's CI does: `-p llama-cpp-2`
 # would unify other features (no `mtmd` from examples/mtmd) and rebuild llama.cpp.
 #
-# Everything is built under target/upstream/ (sources, cargo target dir, ccache): cache that
-# folder in CI. From a clean state llama.cpp is compiled by upstream's cmake build a few times
-# (test, clippy and the two packages of the publish dry run each get their own OUT_DIR).
+# Publish: `cargo publish --workspace` verifies llama-cpp-2's package against a registry overlay
+# that holds the freshly packaged llama-cpp-sys-2 0.1.154 *beside* crates.io, and the resolver
+# takes the newest version matching `llama-cpp-sys-2 = "0.1.154"` (^0.1.154). On 2026-08-04,
+# when bed81ad was tested, 0.1.154 was the newest and the verify build used the workspace's own
+# sys crate. Since then crates.io has newer ones (0.1.161 in 2026-12), so the verify build of
+# unpatched bed81ad, too, compiles llama-cpp-2 against crates.io's llama-cpp-sys-2 0.1.161 and
+# fails: llama_rs_fit_params, llama_sampler_init_dry and llama_sampler_init_penalties take other
+# arguments there (upstream/PR.md, Evidence). The series' `llama_rs_regex_search` is in no
+# crates.io release at all. The lane runs upstream's command with one addition,
+# `--config patch.crates-io.llama-cpp-sys-2.path=...` naming the workspace's llama-cpp-sys-2,
+# which restores what upstream's CI resolved then: both packages are still packaged and
+# verified (llama-cpp-sys-2 from its package, so a file missing from `include` still fails),
+# and llama-cpp-2's verify build links the series' sys crate.
+#
+# Everything is built under target/upstream/ (sources, cargo target dir, ccache; 2.6 GB): on 2
+# cores the lane takes ~16 min cold (945 s measured) and ~5 min with that folder kept (282 s,
+# every compile from ccache), so cache it in CI. Cold, llama.cpp is compiled in full twice: for
+# the workspace (cargo test), and for the packaged llama-cpp-sys-2 (its sources live under
+# target/package and it builds without OpenMP, so no cold cache serves it). Every other build of it
+# (clippy's own OUT_DIR, llama-cpp-2's verify build, the build-script reruns after `git am`)
+# compiles the same files with the same flags: ccache serves those, for cmake's compiles
+# (CMAKE_*_COMPILER_LAUNCHER) and for the cc crate's (mtmd, the wrappers: CC/CXX="ccache ..").
+# Each step's duration is written to target/upstream/logs/timings.tsv and printed at the end.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -53,6 +74,19 @@ readonly NEW_TEST_FILES=(llama-cpp-2/tests/tensor_overrides.rs llama-cpp-2/tests
 log() { printf '[test-upstream] %s\n' "$*"; }
 die() { printf '[test-upstream] FAILED: %s\n' "$*" >&2; exit 1; }
 started=$(date +%s)
+step_name="" step_started=$started
+step() { # $1: the name of the step that starts now; ends the previous one
+    local now
+    now=$(date +%s)
+    [ -z "$step_name" ] || printf '%s\t%d\n' "$step_name" $((now - step_started)) >> "$LOGS/timings.tsv"
+    step_name=$1 step_started=$now
+}
+
+# Skip first, before any tool check: `make test` runs this lane on machines without the bundle.
+if [ ! -d "$SRC/.git" ] && [ ! -f "$BUNDLE" ] && [ -z "${UPSTREAM_GIT_URL:-}" ]; then
+    log "SKIPPED: no upstream bundle at $BUNDLE and UPSTREAM_GIT_URL is not set"
+    exit 0
+fi
 
 # --- tools ------------------------------------------------------------------
 command -v valgrind >/dev/null || die "valgrind is missing: run scripts/bootstrap.sh"
@@ -72,7 +106,13 @@ fi
 if command -v ccache >/dev/null; then
     # Upstream's build script passes CMAKE_* variables to cmake.
     export CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache
+    # The cc crate (mtmd, wrapper_*.cpp): it recompiles every file whenever the build script
+    # reruns, and runs inside each OUT_DIR. cmake is still given the bare compiler.
+    export CC="ccache ${CC:-cc}" CXX="ccache ${CXX:-c++}"
+    # Paths under $WORK become relative to the compiler's working directory, and that is not
+    # hashed: builds in different OUT_DIRs (same depth) then share their objects.
     export CCACHE_DIR=$WORK/ccache CCACHE_NOHASHDIR=true CCACHE_BASEDIR=$WORK
+    ccache --zero-stats > /dev/null
 fi
 export CARGO_TARGET_DIR=$WORK/target
 export CARGO_TERM_COLOR=never
@@ -83,16 +123,15 @@ ls "$PATCHES"/*.patch >/dev/null 2>&1 || die "no patches in $PATCHES"
 
 # --- 1. upstream sources ----------------------------------------------------
 mkdir -p "$WORK" "$LOGS"
+rm -f "$LOGS/timings.tsv" "$LOGS"/commit-*.log
+step "clone"
 if [ ! -d "$SRC/.git" ]; then
     if [ -f "$BUNDLE" ]; then
         log "cloning upstream from $BUNDLE"
         git -c init.defaultBranch=main clone -q --no-checkout "$BUNDLE" "$SRC"
-    elif [ -n "${UPSTREAM_GIT_URL:-}" ]; then
+    else
         log "cloning upstream from $UPSTREAM_GIT_URL"
         git -c init.defaultBranch=main clone -q --no-checkout "$UPSTREAM_GIT_URL" "$SRC"
-    else
-        log "SKIPPED: no upstream bundle at $BUNDLE and UPSTREAM_GIT_URL is not set"
-        exit 0
     fi
 fi
 git -C "$SRC" cat-file -e "$BASE^{commit}" 2>/dev/null || die "upstream clone lacks $BASE"
@@ -104,6 +143,7 @@ checkout() { # $1: commit
     git_src clean -qfd -e llama-cpp-sys-2/llama.cpp
 }
 
+step "fill llama.cpp"
 checkout "$BASE"
 # The bundle has the gitlink only; bootstrap's tree is b10200, the commit it names. It gets a
 # git repository of its own with one commit: as a plain folder its files count as untracked
@@ -157,6 +197,7 @@ for line in sys.stdin:
 }
 
 # --- 3. before: bed81ad fails the new tests ---------------------------------
+step "before: build (cargo test --no-run)"
 checkout "$BASE"
 series=$WORK/series
 rm -rf "$series" && mkdir -p "$series"
@@ -175,6 +216,7 @@ log "before: building bed81ad with the new tests"
 (cd "$SRC" && cargo test --features sampler --test tensor_overrides --no-run) \
     > "$LOGS/before-build.log" 2>&1 || { tail -n 30 "$LOGS/before-build.log"; die "bed81ad build"; }
 before_bin=$(test_binary)
+step "before: reproducers, valgrind"
 for t in "${REPRODUCERS[@]}"; do
     rc=0
     "$before_bin" --exact "$t" --test-threads 1 > "$LOGS/before-$t.log" 2>&1 || rc=$?
@@ -195,6 +237,7 @@ grep -q "Invalid read" "$LOGS/before-valgrind.log" \
 log "before: valgrind: $(summary "$LOGS/before-valgrind.log")"
 
 log "before: cargo clippy (the baseline of existing warnings)"
+step "before: cargo clippy, cargo fmt --check"
 git_src checkout -q -f --detach "$BASE" && git_src clean -qfd -e llama-cpp-sys-2/llama.cpp
 clippy_diagnostics "$LOGS/clippy-before.txt" \
     || { tail -n 30 "$LOGS/clippy-before.txt.stderr"; die "cargo clippy on bed81ad"; }
@@ -202,11 +245,28 @@ unformatted "$LOGS/fmt-before.txt"
 log "before: cargo fmt --check lists $(wc -l < "$LOGS/fmt-before.txt") unformatted files"
 
 # --- 4. after: the series, upstream's CI, the new tests ---------------------
+step "after: git am"
 git_src checkout -q -B test-upstream "$BASE"
 git_src am -q "$PATCHES"/*.patch
 log "after: applied $(git_src rev-list --count "$BASE"..HEAD) commits from upstream/"
 
+# Every commit builds and passes its tests alone (bisectable), not only the last: upstream's
+# `cargo test --features sampler` on each commit before the last, which the steps below test.
+# ~35 s a commit: the build scripts rerun only where the sys crate changes, from ccache.
+step "after: cargo test --features sampler on each earlier commit"
+for commit in $(git_src rev-list --reverse "$BASE"..HEAD~1); do
+    git_src checkout -q -f --detach "$commit"
+    subject=$(git_src log -1 --format=%s "$commit")
+    (cd "$SRC" && cargo test --features sampler) > "$LOGS/commit-$commit.log" 2>&1 \
+        || { grep -E "^test .*FAILED|panicked|^error" "$LOGS/commit-$commit.log" | head -n 30
+             die "commit '$subject' alone: cargo test --features sampler"; }
+    log "after: commit alone: $subject: $(grep -E "^test result" "$LOGS/commit-$commit.log" \
+        | awk '{ p += $4; f += $6 } END { printf "%d passed, %d failed", p, f }')"
+done
+git_src checkout -q -f test-upstream
+
 log "after: cargo clippy"
+step "after: cargo clippy"
 clippy_diagnostics "$LOGS/clippy-after.txt" \
     || { tail -n 30 "$LOGS/clippy-after.txt.stderr"; die "cargo clippy"; }
 grep -q "^error" "$LOGS/clippy-after.txt" && die "cargo clippy reports errors"
@@ -218,6 +278,7 @@ fi
 log "after: cargo clippy: $(wc -l < "$LOGS/clippy-after.txt") diagnostics, all already on bed81ad"
 
 log "after: cargo fmt --check"
+step "after: cargo fmt --check"
 unformatted "$LOGS/fmt-after.txt"
 git_src diff --name-only "$BASE"..HEAD -- '*.rs' | sort > "$LOGS/touched.txt"
 bad=$( (comm -13 "$LOGS/fmt-before.txt" "$LOGS/fmt-after.txt"
@@ -227,6 +288,7 @@ log "after: cargo fmt --check: every file the series touches is formatted" \
     "($(wc -l < "$LOGS/fmt-after.txt") untouched bed81ad files are not)"
 
 log "after: cargo test --features sampler"
+step "after: cargo test --features sampler"
 (cd "$SRC" && cargo test --features sampler) > "$LOGS/after-test.log" 2>&1 \
     || { grep -E "^test .*FAILED|panicked|error" "$LOGS/after-test.log" | head -n 30
          die "cargo test"; }
@@ -238,14 +300,31 @@ done
 log "after: the ${#REPRODUCERS[@]} reproducers pass"
 
 after_bin=$(test_binary)
+step "after: valgrind"
 run_valgrind "$after_bin" "$UAF_TEST" "$LOGS/after-valgrind.log" \
     || { tail -n 40 "$LOGS/after-valgrind.log"; die "valgrind reports errors after the series"; }
 log "after: valgrind: $(summary "$LOGS/after-valgrind.log")"
 
-log "after: cargo publish --workspace --verbose --dry-run"
-(cd "$SRC" && RUST_BACKTRACE=1 cargo publish --workspace --verbose --dry-run) \
+# Upstream's command, with llama-cpp-2's verify build pinned to the workspace's
+# llama-cpp-sys-2 instead of the newest crates.io release (see the top of this file). The
+# `patch` is unused by the workspace itself, which already takes the sys crate by path.
+log "after: cargo publish --workspace --verbose --dry-run (llama-cpp-sys-2 patched to the workspace's)"
+step "after: cargo publish --dry-run"
+sys_patch="patch.crates-io.llama-cpp-sys-2.path=\"$SRC/llama-cpp-sys-2\""
+(cd "$SRC" && RUST_BACKTRACE=1 cargo publish --workspace --verbose --dry-run --config "$sys_patch") \
     > "$LOGS/after-publish.log" 2>&1 \
     || { tail -n 30 "$LOGS/after-publish.log"; die "cargo publish --dry-run"; }
-log "after: publish dry run: $(grep -c 'Packaged' "$LOGS/after-publish.log") packages"
+# The verify builds must have compiled the workspace's sys crate, never a crates.io one.
+if grep -E "Compiling llama-cpp-sys-2 v" "$LOGS/after-publish.log" | grep -v "($SRC/" \
+        | grep -v "($CARGO_TARGET_DIR/package/"; then
+    die "cargo publish --dry-run built a llama-cpp-sys-2 that is not the workspace's"
+fi
+log "after: publish dry run: $(grep -c 'Packaged' "$LOGS/after-publish.log") packages packaged and verified"
+step "end"
 
 log "green in $(( $(date +%s) - started )) s; logs in ${LOGS#"$repo"/}"
+awk -F '\t' '{ printf "[test-upstream]   %5d s  %s\n", $2, $1 }' "$LOGS/timings.tsv"
+if command -v ccache > /dev/null; then
+    log "ccache: $(ccache --print-stats 2> /dev/null | awk -F '\t' '$1 == "direct_cache_hit" || $1 == "preprocessed_cache_hit" { h += $2 }
+        $1 == "cache_miss" { m = $2 } END { printf "%d hits, %d misses", h, m }')"
+fi
