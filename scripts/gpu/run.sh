@@ -313,9 +313,9 @@ host_decode_a() {
     RUNS=5 sweep hd-threads -- "base:$ex" "t8:$ex,threads=8" "t12:$ex,threads=12" \
         "t14:$ex,threads=14" "t15:$ex,threads=15" "poll0:$ex,poll=0" "poll100:$ex,poll=100" \
         "base-end:$ex"
-    # A CPU mask stays on the thread that made the pool (ggml pins worker 0, the caller), and
-    # threads it starts later inherit it: masked rows run in a process of their own, each with
-    # its own mask.
+    # Masked rows in a process of their own: before the crate put the creating thread's
+    # affinity back, ggml's pinning of it leaked the mask into later rows (a 16-thread row after
+    # a 15-CPU one did not finish in 8 minutes); kept apart so the rows stay comparable.
     RUNS=5 sweep hd-mask -- "t15-cpu1-15-strict:$ex,threads=15,cpus=1-15,strict=1" \
         "t15-cpu1-15:$ex,threads=15,cpus=1-15" "t16-strict:$ex,cpus=0-15,strict=1" \
         "poll100-t15-cpu1-15:$ex,threads=15,cpus=1-15,poll=100" \
