@@ -137,16 +137,17 @@ impl Default for Budget {
 
 /// Where the expert biases (`ffn_*_exps.bias`) go.
 ///
-/// Biases left on the GPU under a host matrix cost decode speed: each host
-/// matrix becomes a round trip of its own (CPU matmul, GPU bias add, back to
-/// the CPU for the next matrix), where a layer whose biases follow its
-/// matrices makes one. On the H200 (GPT-OSS-20B, ctx 8192, 3 runs) every
-/// expert matrix on the host with the biases on the GPU made 146 graph
-/// splits per decoded token instead of 50 and decoded 31.0 ± 1.6 t/s against
-/// 33–35 for `--cpu-moe`, the prompt level (2,189 against 2,168 t/s); the
-/// 8 GiB plan with GPU biases (layers 12–23 and layer 11's `down` on the
-/// host) decoded 37.5 ± 6.9 t/s against 58.6 for `--n-cpu-moe 12`, the prompt
-/// again level (3,527 against 3,543 t/s).
+/// Biases left on the GPU under a host matrix make each host matrix a round
+/// trip of its own (CPU matmul, GPU bias add, back to the CPU for the next
+/// matrix), where a layer whose biases follow its matrices makes one. On the
+/// H200 (GPT-OSS-20B, 5 runs) every expert matrix on the host with the
+/// biases on the GPU made 146 graph splits per decoded token instead of 50
+/// and decoded 31.0 ± 1.6 t/s, at the low end of `--cpu-moe`'s 30.8–39.6
+/// across processes, with the prompt level (2,189 against 2,168 t/s): no
+/// gain from keeping them on the GPU, so the default is llama.cpp's
+/// `--cpu-moe` placement. (An 8 GiB plan with GPU biases decoded 37.5 ± 6.9
+/// t/s against 58.6 for `--n-cpu-moe 12`, but a 10 GiB one with 44 splits
+/// matched `--n-cpu-moe 7`'s 16: the splits do not explain that gap.)
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ExpertBiases {
     /// With their matrices, as llama.cpp's `--cpu-moe` pattern does: one
@@ -441,8 +442,8 @@ impl Planner {
         }
         if !host_experts.is_empty() {
             reasons.push(if biases_follow {
-                "expert biases go with their matrices (biases left on the GPU cost a round trip \
-                 per host matrix: 146 graph splits per token instead of 50 on GPT-OSS-20B)"
+                "expert biases go with their matrices, as llama.cpp's --cpu-moe does (on the GPU \
+                 they cost a round trip per host matrix and sped up nothing on the H200)"
                     .into()
             } else {
                 "expert biases stay on the GPU, as asked (a round trip per host matrix that has \
