@@ -10,11 +10,11 @@
 //! round trip to experts in host memory (one per host layer when the biases
 //! follow their matrices, one per host matrix when they stay on the GPU).
 
-use super::layout::{ExpertPart, LayoutTensor, ModelLayout};
+use super::layout::{ExpertPart, ModelLayout};
 use super::plan::Plan;
-use super::speed::{host_decode_bytes, host_round_trips, SpeedModel, Traffic};
-use super::ExpertBiases;
-use crate::offload::is_input_tensor;
+use super::setup::Setup;
+use super::speed::{host_decode_bytes, SpeedModel, Traffic};
+use super::{setup_traffic, ExpertBiases};
 
 /// Which routed experts a measured placement kept in host memory; every
 /// other weight was on the GPU.
@@ -213,42 +213,23 @@ fn fit(rows: &[Row], kept_overhead: f64) -> Option<(f64, f64)> {
     with_overhead(kept_overhead.max(0.0)).or_else(|| with_overhead(0.0))
 }
 
-/// The bytes per token of a measured placement, everything else on the GPU.
+/// The bytes per token of a measured placement, everything else on one GPU:
+/// the planner's own accounting ([`setup_traffic`]) of that placement.
 pub(crate) fn point_traffic(layout: &ModelLayout, host: &HostExperts) -> Traffic {
-    let on_host = |t: &LayoutTensor| match (t.expert, t.layer, host) {
-        (Some(_), Some(layer), HostExperts::FirstLayers(n)) => layer < *n,
-        (Some(part), Some(layer), HostExperts::Matrices(m)) => {
-            !t.is_bias && m.contains(&(layer, part))
-        }
-        (Some(part), Some(layer), HostExperts::MatricesWithBiases(m)) => m.contains(&(layer, part)),
-        _ => false,
-    };
-    let host = |i: usize| on_host(&layout.tensors[i]);
-    let mut traffic = Traffic {
-        host_round_trips: host_round_trips(layout, host, host),
-        ..Traffic::default()
-    };
-    for t in &layout.tensors {
-        // The input embeddings stay in host memory as a row lookup.
-        if is_input_tensor(&t.name) {
-            continue;
-        }
-        match (on_host(t), t.expert.is_some()) {
-            (true, _) => traffic.host_expert_bytes += t.n_bytes,
-            (false, true) => traffic.gpu_expert_bytes += t.n_bytes,
-            (false, false) => traffic.gpu_dense_bytes += t.n_bytes,
-        }
-    }
-    // Tied embeddings: the loader copies token_embd to the output's GPU.
-    if !layout.tensors.iter().any(|t| t.name == "output.weight") {
-        traffic.gpu_dense_bytes += layout
-            .tensors
-            .iter()
-            .filter(|t| t.name == "token_embd.weight")
-            .map(|t| t.n_bytes)
-            .sum::<u64>();
-    }
-    traffic
+    let on_host: Vec<bool> = (layout.tensors.iter())
+        .map(|t| match (t.expert, t.layer, host) {
+            (Some(_), Some(layer), HostExperts::FirstLayers(n)) => layer < *n,
+            (Some(part), Some(layer), HostExperts::Matrices(m)) => {
+                !t.is_bias && m.contains(&(layer, part))
+            }
+            (Some(part), Some(layer), HostExperts::MatricesWithBiases(m)) => {
+                m.contains(&(layer, part))
+            }
+            _ => false,
+        })
+        .collect();
+    let every_layer_on_one_gpu = Setup::from_rules(layout, -1, &[u64::MAX], |_| None);
+    setup_traffic(layout, &every_layer_on_one_gpu, &on_host)
 }
 
 #[cfg(test)]

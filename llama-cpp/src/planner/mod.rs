@@ -597,6 +597,12 @@ fn traffic(layout: &ModelLayout, setup: &Setup, problem: &Problem, c: &Candidate
             on_host[i] = true;
         }
     }
+    setup_traffic(layout, setup, &on_host)
+}
+
+/// The bytes `setup` moves per token and per ubatch with the tensors
+/// `on_host[i]` sent to host memory on top of it.
+pub(crate) fn setup_traffic(layout: &ModelLayout, setup: &Setup, on_host: &[bool]) -> Traffic {
     let host = |i: usize| on_host[i] || setup.slots[i] == Slot::Host;
     // Experts moved by the plan or the caller's overrides; where the layer
     // split alone puts them on the host the whole layer is on the CPU.
