@@ -4,6 +4,7 @@
 //! planner is measured against, the best `--n-cpu-moe N` that fits the same
 //! budget.
 
+use crate::model_params::CpuMoe;
 use llama_cpp::gguf::{GgufError, GgufFile};
 use llama_cpp::planner::{
     Budget, CalibrationError, DecodePoint, DeviceBytes, ModelLayout, PlanError, Planner, SpeedModel,
@@ -83,9 +84,12 @@ pub fn parse_decode_points(text: &str) -> Result<Vec<DecodePoint>, ParseDecodePo
             };
             let (placement, tps) = item.split_once(':').ok_or_else(bad)?;
             let tps: f64 = tps.trim().parse().map_err(|_| bad())?;
-            match placement.trim() {
-                "all" => Ok(DecodePoint::cpu_moe(tps)),
-                n => Ok(DecodePoint::n_cpu_moe(n.parse().map_err(|_| bad())?, tps)),
+            match placement.trim().parse().map_err(|_| bad())? {
+                CpuMoe::All => Ok(DecodePoint::cpu_moe(tps)),
+                CpuMoe::FirstLayers(n) => Ok(DecodePoint::n_cpu_moe(
+                    u32::try_from(n).map_err(|_| bad())?,
+                    tps,
+                )),
             }
         })
         .collect()
