@@ -28,6 +28,8 @@
 #                against the best --n-cpu-moe N that fits the same budget and against llama.cpp's
 #                own fit (common_fit_params), 512- and 4,096-token prompts, Rust loop, 2 runs;
 #                plan-table.md holds the table (after setup; about 7 min with the model written)
+#   calib        the planner's calibration rows for PRESET: --cpu-moe and --n-cpu-moe (half the layers),
+#                5 runs each, twice in turn; plan reads them (fit_calib)
 #   plan-trades  the planner's ubatch choice and expert biases on the host, at 8 GiB (~2 min)
 #   host-decode-a, host-decode-b  issue 15: GPT-OSS-20B --cpu-moe decode (example defaults, 5 runs) per thread count,
 #                thread-pool setting (poll, priority, CPU mask), host buffer type (pinned vs CPU repack
@@ -200,7 +202,7 @@ plan() {
     local common=example=1,ctx=8192,gen=64 calib=
     # The speed model calibrated on this machine's --cpu-moe and --n-cpu-moe 12 decode rows of
     # GPT-OSS-20B (host-decode-a/-b earlier on the same warm machine), when measured.
-    [ "$preset" != gpt-oss-20b ] || calib=$(decode_points)
+    calib=$(decode_points)
     [ -z "$calib" ] || echo "fit_calib=$calib" | tee -a "$out/steps.log"
     for b in ${PLAN_BUDGETS:-3 4 6 8 10}; do
         log "llama.cpp's fit for $b GiB"
@@ -213,23 +215,46 @@ plan() {
             "ncm$b-p512:ncm_fit=${b}GiB,$common" "ncm$b-p4096:ncm_fit=${b}GiB,$common,prompt=4096"
             "llfit$b-p512:ot_file=$out/llfit-$preset-$b.txt,$common"
             "llfit$b-p4096:ot_file=$out/llfit-$preset-$b.txt,$common,prompt=4096")
+        # PLAN_BIAS_GPU: budgets where the plan with its expert biases kept on the GPU (the
+        # planner's earlier default) runs beside, and the default plan once more after it.
+        case " ${PLAN_BIAS_GPU:-} " in *" $b "*)
+            configs+=("bias$b-p512:fit=${b}GiB,fit_bias_gpu=1,$common${calib:+,fit_calib=$calib}"
+                "fit$b-p512-2:fit=${b}GiB,$common${calib:+,fit_calib=$calib}") ;;
+        esac
     done
     RUNS=${RUNS:-3} sweep "$label" -- "${configs[@]}"
     python3 "$dist/plan_table.py" "$out/sweep-$label.json" | tee "$out/$label-table.md" || true
 }
 
-# "all:TPS;12:TPS" from the host-decode rows base (--cpu-moe) and ncm12, mean Rust decode.
+# Layers of a preset (the calibration's --n-cpu-moe row holds half of them).
+preset_layers() { case $1 in gpt-oss-20b) echo 24 ;; phi-3.5-moe) echo 32 ;; deepseek-moe-16b) echo 28 ;; qwen3-30b-a3b) echo 48 ;; esac; }
+
+# The planner's calibration rows for PRESET: --cpu-moe and --n-cpu-moe (half the layers), example
+# defaults, RUNS (default 5), each run twice in turn (drift shows), read back by decode_points.
+calib() {
+    local preset=${PRESET:-gpt-oss-20b} ex=example=1,gen=64 half
+    half=$(($(preset_layers "$preset") / 2))
+    RUNS=${RUNS:-5} sweep "calib-$preset" -- "base:moe=all,$ex" "ncm$half:moe=$half,$ex" \
+        "base-2:moe=all,$ex" "ncm$half-2:moe=$half,$ex"
+}
+
+# "all:TPS;N:TPS" for PRESET from calib's rows (both turns pooled), or for GPT-OSS-20B from the
+# host-decode rows base (--cpu-moe) and ncm12; mean Rust decode.
 decode_points() {
-    python3 - "$out/sweep-hd-threads.json" "$out/sweep-hd-ncm12.json" <<'PY' 2>/dev/null || true
-import json, sys
-points = {}
-for path in sys.argv[1:]:
+    local preset=${PRESET:-gpt-oss-20b} hd=()
+    [ "$preset" != gpt-oss-20b ] || hd=("$out/sweep-hd-threads.json" "$out/sweep-hd-ncm12.json")
+    python3 - "$out/sweep-calib-$preset.json" "${hd[@]}" <<'PY' 2>/dev/null || true
+import json, os, re, sys
+calib, *hd = sys.argv[1:]
+paths = [calib] if os.path.exists(calib) else [p for p in hd if os.path.exists(p)]
+runs = {}
+for path in paths:
     for row in json.load(open(path)):
-        key = {"base": "all", "ncm12": "12"}.get(row["config"]["name"])
-        if key and row["rust"]["decode_tps_summary"]:
-            points[key] = row["rust"]["decode_tps_summary"]["mean"]
-if len(points) == 2:
-    print(f"all:{points['all']:.2f};12:{points['12']:.2f}")
+        m = re.fullmatch(r"(base|ncm(\d+))(-2)?", row["config"]["name"])
+        if m and row["rust"]["decode_tps"]:
+            runs.setdefault("all" if m[1] == "base" else m[2], []).extend(row["rust"]["decode_tps"])
+if "all" in runs and len(runs) == 2:
+    print(";".join(f"{k}:{sum(v) / len(v):.2f}" for k, v in sorted(runs.items(), key=lambda kv: kv[0] != "all")))
 PY
 }
 
@@ -480,6 +505,7 @@ for step in "$@"; do
         pack-libs) pack_libs ;;
         expert-gemv) expert_gemv ;;
         plan-trades) plan_trades ;;
+        calib) calib ;;
         cpu-builds) cpu_builds ;;
         tilecfg) tilecfg ;;
         amx-check) amx_check ;;
