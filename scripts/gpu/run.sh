@@ -30,6 +30,8 @@
 #                plan-table.md holds the table (after setup; about 7 min with the model written)
 #   calib        the planner's calibration rows for PRESET: --cpu-moe and --n-cpu-moe (half the layers),
 #                5 runs each, twice in turn; plan reads them (fit_calib)
+#   gap          a plan and the --n-cpu-moe N of the same bytes in turns (GAP_BUDGET GiB, default 10), with
+#                the process's transparent huge pages sampled: placement or host drift?
 #   plan-trades  the planner's ubatch choice and expert biases on the host, at 8 GiB (~2 min)
 #   host-decode-a, host-decode-b  issue 15: GPT-OSS-20B --cpu-moe decode (example defaults, 5 runs) per thread count,
 #                thread-pool setting (poll, priority, CPU mask), host buffer type (pinned vs CPU repack
@@ -270,6 +272,25 @@ plan_trades() {
     python3 "$dist/plan_table.py" "$out/sweep-plan-trades.json" | tee "$out/plan-trades.md" || true
 }
 
+# A plan and the --n-cpu-moe N of the same bytes, in turns within one process (GAP_BUDGET GiB,
+# default 10; 5 runs each), with the process's transparent huge pages sampled every 2 s: does the
+# plan decode slower (its layers) or does the host drift between rows?
+gap() {
+    local b=${GAP_BUDGET:-10} common=example=1,ctx=8192,gen=64 calib
+    calib=$(decode_points)
+    cat /sys/kernel/mm/transparent_hugepage/enabled /sys/kernel/mm/transparent_hugepage/defrag \
+        > "$out/gap-thp.txt" 2>&1 || true
+    ( while sleep 2; do
+          pid=$(pgrep -x bench_moe | head -n 1) || continue
+          echo "$(date +%T) $(grep -E 'AnonHugePages|Rss' /proc/$pid/smaps_rollup 2>/dev/null | tr -s ' ' | tr '\n' ' ')"
+      done >> "$out/gap-thp.txt" ) &
+    local sampler=$!
+    RUNS=${RUNS:-5} sweep "gap$b" -- "fit$b:fit=${b}GiB,$common${calib:+,fit_calib=$calib}" "ncm$b:ncm_fit=${b}GiB,$common" \
+        "fit$b-2:fit=${b}GiB,$common${calib:+,fit_calib=$calib}" "ncm$b-2:ncm_fit=${b}GiB,$common" \
+        "fit$b-3:fit=${b}GiB,$common${calib:+,fit_calib=$calib}" "ncm$b-3:ncm_fit=${b}GiB,$common"
+    kill $sampler 2>/dev/null || true
+}
+
 cpu_builds() {
     local v noamx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
     # A setup that unpacked carried libraries has not unpacked the sources.
@@ -506,6 +527,7 @@ for step in "$@"; do
         expert-gemv) expert_gemv ;;
         plan-trades) plan_trades ;;
         calib) calib ;;
+        gap) gap ;;
         cpu-builds) cpu_builds ;;
         tilecfg) tilecfg ;;
         amx-check) amx_check ;;
