@@ -11,6 +11,7 @@ use crate::backend::{clear_last_error, take_last_error};
 use crate::batch::LlamaBatch;
 use crate::error::{LlamaError, Result};
 use crate::offload::{read_breakdown, BufferMemory};
+use crate::routing::RoutingProbe;
 use crate::thread_pool::{CpuThreadPool, ThreadPool};
 use crate::{sys, LlamaBackend, LlamaModel};
 use std::ptr::NonNull;
@@ -40,6 +41,9 @@ pub struct LlamaContext<'model> {
     /// Attached to `raw`; dropped after `raw` is freed (fields drop after
     /// `Drop::drop` runs).
     thread_pool: Option<ThreadPool>,
+    /// The state llama.cpp's evaluation callback writes to, kept alive for
+    /// as long as the context may call it.
+    _routing_probe: Option<RoutingProbe>,
 }
 
 // SAFETY: a llama_context may move between threads; it is used through
@@ -65,7 +69,8 @@ impl LlamaModel {
         };
         clear_last_error();
         // SAFETY: the model is valid and outlives the context (borrow); the
-        // params struct holds no pointers.
+        // params' only pointer is the routing probe's state, which the
+        // context keeps alive (a clone of the probe) until it is freed.
         let raw = unsafe { sys::llama_init_from_model(self.as_ptr(), params.raw) };
         let raw =
             NonNull::new(raw).ok_or_else(|| {
@@ -92,6 +97,7 @@ impl LlamaModel {
             outputs: Vec::new(),
             n_outputs_max,
             thread_pool,
+            _routing_probe: params.routing_probe.clone(),
         })
     }
 }

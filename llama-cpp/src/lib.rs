@@ -55,6 +55,7 @@ pub mod gguf;
 pub mod model;
 pub mod offload;
 pub mod planner;
+pub mod routing;
 // The path `sampling` is llama-cpp-2's (see `compat`), whose sampler returns a bare token; this
 // crate's own sampler is re-exported at the root.
 mod sampler;

@@ -5,6 +5,7 @@
 //! (README, "Drop-in for llama-cpp-2").
 
 use crate::error::{LlamaError, Result};
+use crate::routing::{eval_trampoline, RoutingProbe};
 use crate::sys;
 use crate::thread_pool::{CpuThreadPool, ThreadPoolSettings};
 #[cfg(doc)]
@@ -37,12 +38,16 @@ pub struct LlamaContextParams {
     pub(super) raw: sys::llama_context_params,
     pub(super) cpu_thread_pool: CpuThreadPool,
     pub(super) thread_pool_settings: ThreadPoolSettings,
+    /// Owns the state `raw.cb_eval_user_data` points to, when set.
+    pub(super) routing_probe: Option<RoutingProbe>,
 }
 
-// SAFETY: the struct's pointer fields (callbacks, samplers) are never set by
-// this crate and stay NULL.
+// SAFETY: the struct's pointer fields stay NULL except the evaluation
+// callback's: a plain function and a pointer to the RoutingProbe state this
+// struct owns (`routing_probe`), which is Send + Sync (a Mutex) and freed
+// only when the last params and context holding it are dropped.
 unsafe impl Send for LlamaContextParams {}
-// SAFETY: as above.
+// SAFETY: as above; `&self` never dereferences the pointer.
 unsafe impl Sync for LlamaContextParams {}
 
 impl Default for LlamaContextParams {
@@ -53,6 +58,7 @@ impl Default for LlamaContextParams {
             raw,
             cpu_thread_pool: CpuThreadPool::default(),
             thread_pool_settings: ThreadPoolSettings::default(),
+            routing_probe: None,
         }
     }
 }
@@ -147,6 +153,21 @@ impl LlamaContextParams {
     pub fn with_thread_pool_settings(mut self, settings: ThreadPoolSettings) -> Self {
         self.thread_pool_settings = settings;
         self
+    }
+
+    /// Records the experts each MoE layer's router picks into `probe` while
+    /// contexts made with these params decode (see [`RoutingProbe`]; it
+    /// slows them: the scheduler stops at every layer's router).
+    pub fn with_routing_probe(mut self, probe: &RoutingProbe) -> Self {
+        self.raw.cb_eval = Some(eval_trampoline);
+        self.raw.cb_eval_user_data = probe.user_data();
+        self.routing_probe = Some(probe.clone());
+        self
+    }
+
+    /// The probe set by [`Self::with_routing_probe`].
+    pub fn routing_probe(&self) -> Option<&RoutingProbe> {
+        self.routing_probe.as_ref()
     }
 
     /// Skip llama.cpp's internal timing.
