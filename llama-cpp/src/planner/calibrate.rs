@@ -153,8 +153,8 @@ pub enum CalibrationError {
     },
     /// A prompt point with no tokens or no ubatch size.
     #[error(
-        "point {index}: a prompt of {prompt_tokens} tokens in ubatches of {n_ubatch} was not \
-         measured; give the measured prompt's token count and ubatch size, both positive"
+        "point {index}: a prompt of {prompt_tokens} tokens in ubatches of {n_ubatch} is not a \
+         measurement; give the measured prompt's token count and ubatch size, both positive"
     )]
     InvalidPrompt {
         /// Index of the point.
