@@ -32,7 +32,7 @@ use llama_cpp_rs_moe::measure::{
 };
 use llama_cpp_rs_moe::model_params::{model_params, CpuMoe};
 use llama_cpp_rs_moe::models::moe_test_model;
-use llama_cpp_rs_moe::planning::{calibrated_speed_model, parse_budget, parse_decode_points};
+use llama_cpp_rs_moe::planning::{calibrated_speed_model, parse_budget, parse_calibration};
 use llama_cpp_rs_moe::report::{
     compare, mib, summary, BufferRow, Comparison, ConfigReport, DeviceMemory, ModelFacts,
     PredictedDevice, Prediction, Report, RunReport, Settings,
@@ -67,9 +67,11 @@ struct Args {
     /// No placement plan when no placement flag is given: llama.cpp's defaults.
     #[arg(long, conflicts_with_all = ["fit", "vram_budget", "calib"])]
     no_fit: bool,
-    /// Decode speeds measured on this machine that calibrate the planner's speed model:
-    /// `all:33.1` (--cpu-moe), `12:60.2` (--n-cpu-moe 12), comma-separated.
-    #[arg(long, value_name = "all:TPS[,N:TPS]", conflicts_with_all = ["cpu_moe", "n_cpu_moe"])]
+    /// Speeds measured on this machine that calibrate the planner's speed model, comma-separated:
+    /// decode t/s as `all:33.1` (--cpu-moe) or `12:60.2` (--n-cpu-moe 12), prompt t/s as
+    /// `all@512:6598` (--cpu-moe, a 512-token prompt) or `24@512:8041`, measured with this
+    /// run's --ubatch. Decode items fit the host decode constants, prompt items the routing spread.
+    #[arg(long, value_name = "all[@TOKENS]:TPS[,N[@TOKENS]:TPS]", conflicts_with_all = ["cpu_moe", "n_cpu_moe"])]
     calib: Option<String>,
     /// VRAM budget per GPU for the planner (implies --fit): `8GiB`, `7.5GB`, `8GiB,4GiB`.
     #[arg(long, value_name = "SIZE[,SIZE]", conflicts_with_all = ["cpu_moe", "n_cpu_moe"])]
@@ -318,11 +320,15 @@ fn fit(
         planner = planner.budget(parse_budget(text)?);
     }
     if let Some(text) = &args.calib {
-        let speed = calibrated_speed_model(path, &parse_decode_points(text)?)?;
+        // The prompt items were measured in ubatches of this run's size.
+        let points = parse_calibration(text, args.ubatch.min(args.batch))?;
+        let speed = calibrated_speed_model(path, &points)?;
         println!(
-            "\nspeed model calibrated on {text}: host decode {:.1} GB/s, {:.3} ms per host layer",
+            "\nspeed model calibrated on {text}: host decode {:.1} GB/s, {:.3} ms per host layer, \
+             prompts routed to {:.1}% of the experts",
             speed.host_decode_bandwidth / 1e9,
-            speed.host_decode_layer_overhead * 1e3
+            speed.host_decode_layer_overhead * 1e3,
+            speed.routing_spread * 100.0
         );
         planner = planner.speed_model(speed);
     }

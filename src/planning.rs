@@ -1,13 +1,14 @@
 //! The examples' side of the placement planner: budgets from the command
-//! line (`8GiB`, `8GiB,4GiB`), measured decode speeds that calibrate its
-//! speed model (`all:33.1;12:60.2`), and the hand-picked placement the
-//! planner is measured against, the best `--n-cpu-moe N` that fits the same
-//! budget.
+//! line (`8GiB`, `8GiB,4GiB`), measured decode and prompt speeds that
+//! calibrate its speed model (`all:33.1;12:60.2;all@512:6598`), and the
+//! hand-picked placement the planner is measured against, the best
+//! `--n-cpu-moe N` that fits the same budget.
 
 use crate::model_params::CpuMoe;
 use llama_cpp::gguf::{GgufError, GgufFile};
 use llama_cpp::planner::{
-    Budget, CalibrationError, DecodePoint, DeviceBytes, ModelLayout, PlanError, Planner, SpeedModel,
+    Budget, CalibrationError, DecodePoint, DeviceBytes, ModelLayout, PlanError, Planner,
+    PromptPoint, SpeedModel,
 };
 use llama_cpp::{LlamaContextParams, LlamaModelParams};
 use std::collections::BTreeMap;
@@ -62,37 +63,69 @@ pub fn parse_budget(text: &str) -> Result<Budget, ParseSizeError> {
     parse_sizes(text).map(Budget::bytes_per_device)
 }
 
-/// A measured decode speed that is not `all:TPS` or `N:TPS`.
+/// An item of a calibration text that is not `PLACEMENT:TPS` or
+/// `PLACEMENT@TOKENS:TPS`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid decode measurement {value:?}: expected all:TPS (--cpu-moe) or N:TPS (--n-cpu-moe N) \
-     with the measured decode tokens/s, e.g. all:33.1;12:60.2"
+    "invalid calibration item {value:?}: expected PLACEMENT:TPS (decode tokens/s) or \
+     PLACEMENT@TOKENS:TPS (prompt tokens/s on a TOKENS-token prompt), PLACEMENT all \
+     (--cpu-moe) or N (--n-cpu-moe N), e.g. all:33.1;12:60.2;all@512:6598"
 )]
-pub struct ParseDecodePointError {
-    /// The text that was given.
+pub struct ParseCalibrationError {
+    /// The item that was given.
     pub value: String,
 }
 
-/// Decode speeds measured with llama.cpp's placements, `;`- or `,`-separated:
-/// `all:33.1;12:60.2` is 33.1 t/s with `--cpu-moe` and 60.2 with
-/// `--n-cpu-moe 12`. Whether a speed is usable is the calibration's to say.
-pub fn parse_decode_points(text: &str) -> Result<Vec<DecodePoint>, ParseDecodePointError> {
-    text.split([';', ','])
-        .map(|item| {
-            let bad = || ParseDecodePointError {
-                value: item.to_owned(),
-            };
-            let (placement, tps) = item.split_once(':').ok_or_else(bad)?;
-            let tps: f64 = tps.trim().parse().map_err(|_| bad())?;
-            match placement.trim().parse().map_err(|_| bad())? {
-                CpuMoe::All => Ok(DecodePoint::cpu_moe(tps)),
-                CpuMoe::FirstLayers(n) => Ok(DecodePoint::n_cpu_moe(
-                    u32::try_from(n).map_err(|_| bad())?,
-                    tps,
-                )),
+/// Speeds measured on this machine that calibrate the planner's speed
+/// model: decode speeds fit its host decode constants, prompt speeds the
+/// model's routing spread.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CalibrationPoints {
+    /// Measured decode speeds.
+    pub decode: Vec<DecodePoint>,
+    /// Measured prompt speeds.
+    pub prompt: Vec<PromptPoint>,
+}
+
+/// Speeds measured with llama.cpp's placements, `;`- or `,`-separated items:
+///
+/// * `all:33.1` decoded 33.1 t/s with `--cpu-moe`, `12:60.2` 60.2 t/s with
+///   `--n-cpu-moe 12`;
+/// * `all@512:6598` processed a 512-token prompt at 6,598 t/s with
+///   `--cpu-moe`, `24@512:8041` at 8,041 t/s with `--n-cpu-moe 24`, in
+///   ubatches of `n_ubatch` tokens.
+///
+/// Whether a speed or a prompt length is usable is the calibration's to say.
+pub fn parse_calibration(
+    text: &str,
+    n_ubatch: u32,
+) -> Result<CalibrationPoints, ParseCalibrationError> {
+    let mut points = CalibrationPoints::default();
+    for item in text.split([';', ',']) {
+        let bad = || ParseCalibrationError {
+            value: item.to_owned(),
+        };
+        let (head, tps) = item.split_once(':').ok_or_else(bad)?;
+        let tps: f64 = tps.trim().parse().map_err(|_| bad())?;
+        let (placement, prompt_tokens) = match head.split_once('@') {
+            Some((placement, tokens)) => (
+                placement,
+                Some(tokens.trim().parse::<u32>().map_err(|_| bad())?),
+            ),
+            None => (head, None),
+        };
+        let layers = match placement.trim().parse().map_err(|_| bad())? {
+            CpuMoe::All => u32::MAX,
+            CpuMoe::FirstLayers(n) => u32::try_from(n).map_err(|_| bad())?,
+        };
+        match prompt_tokens {
+            None => points.decode.push(DecodePoint::n_cpu_moe(layers, tps)),
+            Some(tokens) => {
+                (points.prompt).push(PromptPoint::n_cpu_moe(layers, tokens, n_ubatch, tps))
             }
-        })
-        .collect()
+        }
+    }
+    Ok(points)
 }
 
 /// Why no calibrated speed model came out.
@@ -106,23 +139,43 @@ pub enum CalibrateError {
         /// What went wrong.
         source: GgufError,
     },
-    /// The measurements do not fit.
-    #[error(transparent)]
-    Fit(#[from] CalibrationError),
+    /// Neither a decode nor a prompt speed was given.
+    #[error("no measured speed to calibrate with")]
+    NoPoints,
+    /// The decode speeds do not fit (points counted among them alone).
+    #[error("decode items (PLACEMENT:TPS), counted from 0: {0}")]
+    Decode(CalibrationError),
+    /// The prompt speeds do not fit (points counted among them alone).
+    #[error("prompt items (PLACEMENT@TOKENS:TPS), counted from 0: {0}")]
+    Prompt(CalibrationError),
 }
 
 /// The planner's reference speed model with its host decode constants
-/// fitted to `points`, measured with the model at `path` on this machine.
+/// fitted to `points.decode` and its routing spread to `points.prompt`
+/// (either may be empty, not both), measured with the model at `path` on
+/// this machine.
 pub fn calibrated_speed_model(
     path: &Path,
-    points: &[DecodePoint],
+    points: &CalibrationPoints,
 ) -> Result<SpeedModel, CalibrateError> {
+    if points.decode.is_empty() && points.prompt.is_empty() {
+        return Err(CalibrateError::NoPoints);
+    }
     let file = GgufFile::open(path).map_err(|source| CalibrateError::Model {
         path: path.display().to_string(),
         source,
     })?;
     let layout = ModelLayout::from_gguf(&file);
-    Ok(SpeedModel::default().calibrate_decode(&layout, points)?)
+    let mut speed = SpeedModel::default();
+    if !points.decode.is_empty() {
+        speed =
+            (speed.calibrate_decode(&layout, &points.decode)).map_err(CalibrateError::Decode)?;
+    }
+    if !points.prompt.is_empty() {
+        speed =
+            (speed.calibrate_prompt(&layout, &points.prompt)).map_err(CalibrateError::Prompt)?;
+    }
+    Ok(speed)
 }
 
 /// The GPU bytes of a dry run: every device but the host.
@@ -199,17 +252,147 @@ mod tests {
     }
 
     #[test]
-    fn decode_points_parse_as_placement_and_speed() {
+    fn calibration_items_parse_as_decode_and_prompt_points() {
         assert_eq!(
-            parse_decode_points("all:33.1;12:60.2").unwrap(),
-            [DecodePoint::cpu_moe(33.1), DecodePoint::n_cpu_moe(12, 60.2)]
+            parse_calibration("all:33.1;12:60.2", 2048).unwrap(),
+            CalibrationPoints {
+                decode: vec![DecodePoint::cpu_moe(33.1), DecodePoint::n_cpu_moe(12, 60.2)],
+                prompt: Vec::new(),
+            }
         );
         assert_eq!(
-            parse_decode_points("7:76.1,all:30").unwrap(),
+            parse_calibration("7:76.1,all:30", 512).unwrap().decode,
             [DecodePoint::n_cpu_moe(7, 76.1), DecodePoint::cpu_moe(30.0)]
         );
-        for bad in ["", "all", "all:", "x:3", "-1:30", "12:fast", "all:33.1;"] {
-            assert!(parse_decode_points(bad).is_err(), "{bad}");
+        // Prompt items carry the prompt's length and the caller's ubatch,
+        // in any order among decode items.
+        assert_eq!(
+            parse_calibration("all@512:6598;all:39.56; 24 @ 512 : 8041,12:51.48", 2048).unwrap(),
+            CalibrationPoints {
+                decode: vec![
+                    DecodePoint::cpu_moe(39.56),
+                    DecodePoint::n_cpu_moe(12, 51.48)
+                ],
+                prompt: vec![
+                    PromptPoint::cpu_moe(512, 2048, 6598.0),
+                    PromptPoint::n_cpu_moe(24, 512, 2048, 8041.0),
+                ],
+            }
+        );
+        assert_eq!(
+            parse_calibration("all@4096:2100.5", 512).unwrap(),
+            CalibrationPoints {
+                decode: Vec::new(),
+                prompt: vec![PromptPoint::cpu_moe(4096, 512, 2100.5)],
+            }
+        );
+        for bad in [
+            "",
+            "all",
+            "all:",
+            "x:3",
+            "-1:30",
+            "12:fast",
+            "all:33.1;",
+            "all@:6598",
+            "all@512",
+            "all@-512:6598",
+            "all@5.5:6598",
+            "all@512@512:6598",
+            "@512:6598",
+            "x@512:6598",
+            "all@512:fast",
+            "all:33.1;all@512:",
+        ] {
+            let err = parse_calibration(bad, 2048).unwrap_err();
+            // The error names the offending item, not the whole text.
+            assert!(
+                bad.split([';', ',']).any(|item| item == err.value),
+                "{bad}: {err}"
+            );
         }
+    }
+
+    /// A GGUF of two MoE layers, 4 experts of which 1 is used, 256 KiB of
+    /// zeros per expert matrix: all that calibration reads of a model.
+    fn moe_file(tag: &str) -> std::path::PathBuf {
+        use llama_cpp::gguf::{GgmlType, GgufValue, GgufWriter};
+        let mut w = GgufWriter::new();
+        w.set("general.architecture", GgufValue::String("qwen3moe".into()));
+        for (key, value) in [
+            ("block_count", 2),
+            ("expert_count", 4),
+            ("expert_used_count", 1),
+        ] {
+            w.set(format!("qwen3moe.{key}"), GgufValue::U32(value));
+        }
+        for layer in 0..2 {
+            for part in ["gate", "up", "down"] {
+                let name = format!("blk.{layer}.ffn_{part}_exps.weight");
+                w.add_tensor(name, &[128, 128, 4], GgmlType::F32).unwrap();
+            }
+        }
+        let path =
+            std::env::temp_dir().join(format!("planning-calib-{}-{tag}.gguf", std::process::id()));
+        let out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        w.write(out, |_, info, out| {
+            out.write_all(&vec![0; info.n_bytes() as usize])
+        })
+        .unwrap();
+        path
+    }
+
+    #[test]
+    fn decode_items_fit_the_host_and_prompt_items_the_routing_spread() {
+        let path = moe_file("fit");
+        let reference = SpeedModel::default();
+        let model =
+            |text: &str| calibrated_speed_model(&path, &parse_calibration(text, 512).unwrap());
+        // Decode alone: a slower host, the prompt side untouched.
+        let decode = model("all:30").unwrap();
+        assert!(decode.host_decode_bandwidth < reference.host_decode_bandwidth);
+        assert_eq!(decode.routing_spread, 1.0);
+        // Prompt alone: faster than any routing predicts narrows the spread
+        // to one token's experts (1 of 4), the decode side untouched.
+        let prompt = model("all@512:1e9").unwrap();
+        assert_eq!(prompt.routing_spread, 0.25);
+        assert_eq!(
+            SpeedModel {
+                routing_spread: 1.0,
+                ..prompt
+            },
+            reference
+        );
+        // Both: each fitted, neither disturbing the other.
+        let both = model("all:30;all@512:1e9").unwrap();
+        assert_eq!(both.routing_spread, 0.25);
+        assert_eq!(both.host_decode_bandwidth, decode.host_decode_bandwidth);
+        // Errors say which kind of item, counted among its kind.
+        assert!(matches!(
+            model("all:30;all@512:nan"),
+            Err(CalibrateError::Prompt(CalibrationError::InvalidSpeed {
+                index: 0,
+                ..
+            }))
+        ));
+        assert!(matches!(
+            model("all@512:5000;all:30;0:30"),
+            Err(CalibrateError::Decode(CalibrationError::NoHostExperts {
+                index: 1
+            }))
+        ));
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(model("all:30"), Err(CalibrateError::Model { .. })));
+    }
+
+    #[test]
+    fn no_measurement_calibrates_nothing() {
+        // Refused before the model file is read.
+        let err = calibrated_speed_model(
+            Path::new("/nonexistent.gguf"),
+            &CalibrationPoints::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, CalibrateError::NoPoints), "{err}");
     }
 }

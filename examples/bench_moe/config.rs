@@ -51,7 +51,8 @@ pub(crate) struct Config {
     pub(crate) repack: bool,
     /// The planner keeps expert biases on the GPU (`fit_bias_gpu=1`).
     pub(crate) fit_bias_gpu: bool,
-    /// Measured decode speeds that calibrate the planner (`fit_calib=`), as given.
+    /// Measured decode and prompt speeds that calibrate the planner
+    /// (`fit_calib=`), as given.
     pub(crate) fit_calib: Option<String>,
     /// VRAM budget for the best fitting `--n-cpu-moe N` (`ncm_fit=`).
     pub(crate) ncm_fit: Option<String>,

@@ -8,7 +8,7 @@ use llama_cpp::planner::{Budget, DeviceBytes, ExpertBiases, Planner, Workload, D
 use llama_cpp::{LlamaContextParams, LlamaModelParams, LoadMode};
 use llama_cpp_rs_moe::model_params::{model_params, CpuMoe};
 use llama_cpp_rs_moe::planning::{
-    best_n_cpu_moe, calibrated_speed_model, parse_decode_points, parse_sizes,
+    best_n_cpu_moe, calibrated_speed_model, parse_calibration, parse_sizes,
 };
 
 /// Turns `fit=` into the plan's overrides (and batch sizes with
@@ -39,7 +39,10 @@ pub(crate) fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
             .budget(Budget::bytes_per_device(budget_bytes.clone()))
             .expert_biases(biases);
         if let Some(calib) = &config.fit_calib {
-            let speed = calibrated_speed_model(&args.model, &parse_decode_points(calib)?)?;
+            // Prompt items were measured in this configuration's ubatches
+            // (the example default, 2,048, in scripts/gpu/run.sh's calib).
+            let points = parse_calibration(calib, config.ubatch.min(config.batch))?;
+            let speed = calibrated_speed_model(&args.model, &points)?;
             eprintln!(
                 "== {}: speed model calibrated on {calib}: {speed:?} ==",
                 config.name

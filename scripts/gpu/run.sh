@@ -202,9 +202,10 @@ plan() {
     synth "$preset" "$model"
     fit_harness
     local common=example=1,ctx=8192,gen=64 calib=
-    # The speed model calibrated on this machine's --cpu-moe and --n-cpu-moe 12 decode rows of
-    # GPT-OSS-20B (host-decode-a/-b earlier on the same warm machine), when measured.
-    calib=$(decode_points)
+    # The speed model calibrated on this machine's --cpu-moe and --n-cpu-moe (half the layers)
+    # rows of PRESET (calib), or GPT-OSS-20B's host-decode-a/-b rows, when measured: decode
+    # fits the host constants, prompt the routing spread.
+    calib=$(calib_points)
     [ -z "$calib" ] || echo "fit_calib=$calib" | tee -a "$out/steps.log"
     for b in ${PLAN_BUDGETS:-3 4 6 8 10}; do
         log "llama.cpp's fit for $b GiB"
@@ -232,7 +233,7 @@ plan() {
 preset_layers() { case $1 in gpt-oss-20b) echo 24 ;; phi-3.5-moe) echo 32 ;; deepseek-moe-16b) echo 28 ;; qwen3-30b-a3b) echo 48 ;; esac; }
 
 # The planner's calibration rows for PRESET: --cpu-moe and --n-cpu-moe (half the layers), example
-# defaults, RUNS (default 5), each run twice in turn (drift shows), read back by decode_points.
+# defaults, RUNS (default 5), each run twice in turn (drift shows), read back by calib_points.
 calib() {
     local preset=${PRESET:-gpt-oss-20b} ex=example=1,gen=64 half
     half=$(($(preset_layers "$preset") / 2))
@@ -240,23 +241,30 @@ calib() {
         "base-2:moe=all,$ex" "ncm$half-2:moe=$half,$ex"
 }
 
-# "all:TPS;N:TPS" for PRESET from calib's rows (both turns pooled), or for GPT-OSS-20B from the
-# host-decode rows base (--cpu-moe) and ncm12; mean Rust decode.
-decode_points() {
+# "all:TPS;N:TPS;all@P:TPS;N@P:TPS" for PRESET from calib's rows (both turns pooled), or for
+# GPT-OSS-20B from the host-decode rows base (--cpu-moe) and ncm12: mean Rust decode t/s, then
+# mean Rust prompt t/s on their P-token prompts (the planner fits its routing spread to those,
+# in the fit configs' ubatches: example defaults, as the rows were measured).
+calib_points() {
     local preset=${PRESET:-gpt-oss-20b} hd=()
     [ "$preset" != gpt-oss-20b ] || hd=("$out/sweep-hd-threads.json" "$out/sweep-hd-ncm12.json")
     python3 - "$out/sweep-calib-$preset.json" "${hd[@]}" <<'PY' 2>/dev/null || true
 import json, os, re, sys
 calib, *hd = sys.argv[1:]
 paths = [calib] if os.path.exists(calib) else [p for p in hd if os.path.exists(p)]
-runs = {}
+decode, prompt = {}, {}
 for path in paths:
     for row in json.load(open(path)):
         m = re.fullmatch(r"(base|ncm(\d+))(-2)?", row["config"]["name"])
-        if m and row["rust"]["decode_tps"]:
-            runs.setdefault("all" if m[1] == "base" else m[2], []).extend(row["rust"]["decode_tps"])
-if "all" in runs and len(runs) == 2:
-    print(";".join(f"{k}:{sum(v) / len(v):.2f}" for k, v in sorted(runs.items(), key=lambda kv: kv[0] != "all")))
+        if not m:
+            continue
+        key = "all" if m[1] == "base" else m[2]
+        decode.setdefault(key, []).extend(row["rust"]["decode_tps"])
+        prompt.setdefault(f"{key}@{row['config']['prompt']}", []).extend(row["rust"]["prompt_tps"])
+first = lambda kv: (not kv[0].startswith("all"), kv[0])
+mean = lambda runs: ";".join(f"{k}:{sum(v) / len(v):.2f}" for k, v in sorted(runs.items(), key=first) if v)
+if decode.get("all") and len(decode) == 2 and all(decode.values()):
+    print(";".join(filter(None, [mean(decode), mean(prompt)])))
 PY
 }
 

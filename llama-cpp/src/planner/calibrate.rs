@@ -9,6 +9,11 @@
 //! most between machines: the host decode bandwidth and the cost of each
 //! round trip to experts in host memory (one per host layer when the biases
 //! follow their matrices, one per host matrix when they stay on the GPU).
+//!
+//! The prompt side of the model depends on the model more than on the
+//! machine: how many of the host experts a ubatch copies follows from how
+//! the model routes a prompt. A few prompt speeds measured with host experts
+//! fix that share, the routing spread: [`SpeedModel::calibrate_prompt`].
 
 use super::layout::{ExpertPart, ModelLayout};
 use super::plan::Plan;
@@ -60,24 +65,76 @@ impl DecodePoint {
     /// A decode speed measured with `plan` applied. The plan's own host
     /// experts count, not the caller's overrides it was made around.
     pub fn plan(plan: &Plan, decode_tps: f64) -> Self {
-        let matrices = plan.host_experts.clone();
-        let host = match plan.expert_biases {
-            ExpertBiases::FollowMatrices => HostExperts::MatricesWithBiases(matrices),
-            ExpertBiases::Gpu => HostExperts::Matrices(matrices),
-        };
-        Self { host, decode_tps }
+        Self {
+            host: HostExperts::of_plan(plan),
+            decode_tps,
+        }
     }
 }
 
-/// Why [`SpeedModel::calibrate_decode`] gave no model.
+impl HostExperts {
+    /// The host experts of `plan`, its biases where it put them.
+    fn of_plan(plan: &Plan) -> Self {
+        let matrices = plan.host_experts.clone();
+        match plan.expert_biases {
+            ExpertBiases::FollowMatrices => Self::MatricesWithBiases(matrices),
+            ExpertBiases::Gpu => Self::Matrices(matrices),
+        }
+    }
+}
+
+/// One prompt speed measured on the machine, the placement it was measured
+/// with, and the prompt's shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptPoint {
+    /// The experts that were in host memory.
+    pub host: HostExperts,
+    /// Tokens of the measured prompt.
+    pub prompt_tokens: u32,
+    /// The ubatch size it was processed in (llama.cpp's `-ub`).
+    pub n_ubatch: u32,
+    /// Measured prompt tokens per second.
+    pub prompt_tps: f64,
+}
+
+impl PromptPoint {
+    /// A prompt speed measured with `--cpu-moe`.
+    pub fn cpu_moe(prompt_tokens: u32, n_ubatch: u32, prompt_tps: f64) -> Self {
+        Self::n_cpu_moe(u32::MAX, prompt_tokens, n_ubatch, prompt_tps)
+    }
+
+    /// A prompt speed measured with `--n-cpu-moe n`.
+    pub fn n_cpu_moe(n: u32, prompt_tokens: u32, n_ubatch: u32, prompt_tps: f64) -> Self {
+        Self {
+            host: HostExperts::FirstLayers(n),
+            prompt_tokens,
+            n_ubatch,
+            prompt_tps,
+        }
+    }
+
+    /// A prompt speed measured with `plan` applied. The plan's own host
+    /// experts count, not the caller's overrides it was made around.
+    pub fn plan(plan: &Plan, prompt_tokens: u32, n_ubatch: u32, prompt_tps: f64) -> Self {
+        Self {
+            host: HostExperts::of_plan(plan),
+            prompt_tokens,
+            n_ubatch,
+            prompt_tps,
+        }
+    }
+}
+
+/// Why [`SpeedModel::calibrate_decode`] or [`SpeedModel::calibrate_prompt`]
+/// gave no model.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CalibrationError {
     /// The list of points was empty.
-    #[error("no measured decode speed to calibrate with")]
+    #[error("no measured speed to calibrate with")]
     NoPoints,
     /// A speed that is not a positive finite number.
-    #[error("point {index}: decode speed {tps} t/s is not a positive finite number")]
+    #[error("point {index}: speed {tps} t/s is not a positive finite number")]
     InvalidSpeed {
         /// Index of the point.
         index: usize,
@@ -88,11 +145,24 @@ pub enum CalibrationError {
     /// about the host.
     #[error(
         "point {index}: that placement keeps no expert matrix of this model in host memory, \
-         so its speed says nothing about host decode; measure one that does (--cpu-moe)"
+         so its speed says nothing about the host experts; measure one that does (--cpu-moe)"
     )]
     NoHostExperts {
         /// Index of the point.
         index: usize,
+    },
+    /// A prompt point with no tokens or no ubatch size.
+    #[error(
+        "point {index}: a prompt of {prompt_tokens} tokens in ubatches of {n_ubatch} is not a \
+         measurement; give the measured prompt's token count and ubatch size, both positive"
+    )]
+    InvalidPrompt {
+        /// Index of the point.
+        index: usize,
+        /// The prompt tokens given.
+        prompt_tokens: u32,
+        /// The ubatch size given.
+        n_ubatch: u32,
     },
     /// The points are no slower than the GPU alone would be.
     #[error(
@@ -169,6 +239,160 @@ impl SpeedModel {
             host_decode_layer_overhead: overhead,
             ..self
         })
+    }
+}
+
+impl SpeedModel {
+    /// These constants with the [routing spread](SpeedModel::routing_spread)
+    /// fitted to prompt speeds measured on the machine: the spread in
+    /// `[f, 1]` (`f` the share of experts one token uses) whose predicted
+    /// prompt seconds are closest to the measured ones, by the sum of
+    /// squared relative errors. Every other constant stays as it is.
+    ///
+    /// The predicted seconds rise with the spread, so a prompt faster than
+    /// uniform routing predicts narrows it; one slower than even uniform
+    /// routing predicts gives 1, one faster than every token on the same
+    /// experts predicts gives `f`. The search is a log-spaced grid over
+    /// `[f, 1]` refined by golden sections around its best point; where
+    /// spreads fit equally well, the widest is kept (the slower prediction).
+    ///
+    /// The spread absorbs whatever else the prompt side gets wrong: measure
+    /// the host→GPU bandwidth and the GPU's prompt constants first where they
+    /// may differ from [`SpeedModel::h200_reference`]'s. Points whose host
+    /// experts are a large share of the prompt's time (`--cpu-moe`, ubatches
+    /// of 512 tokens or more) fix it best.
+    ///
+    /// A random-weight model's spread is that of its random router: it
+    /// tells whether the planner predicts that file's prompts, and that the
+    /// bytes a ubatch copies follow the routing, but nothing about the model
+    /// with trained weights of the same shape, whose routing follows the
+    /// text (a random Qwen3-30B-A3B sent nearly every token to the same ~12
+    /// of 128 experts per layer; a trained one spreads wider and differs by
+    /// layer and prompt). Calibrate a trained model on prompts like the
+    /// ones it will serve. The spread is one number for all layers: a plan
+    /// that moves other layers to the host than the measured placements
+    /// did inherits their average.
+    ///
+    /// ```
+    /// use llama_cpp_moe::planner::{ModelLayout, PromptPoint, SpeedModel};
+    ///
+    /// // Two MoE layers, 4 experts of which 1 is used, 100 MB per matrix.
+    /// let mut tensors = Vec::new();
+    /// for layer in 0..2 {
+    ///     for part in ["gate", "up", "down"] {
+    ///         tensors.push((format!("blk.{layer}.ffn_{part}_exps.weight"), 50_000_000, 100_000_000));
+    ///     }
+    /// }
+    /// let layout = ModelLayout::from_parts(
+    ///     [2, 4, 1],
+    ///     4096,
+    ///     tensors.iter().map(|(n, e, b)| (n.as_str(), *e, *b)),
+    /// );
+    /// // With --cpu-moe, uniform routing predicts 41,000 t/s on 512 tokens
+    /// // (12.4 ms, 10.8 of them copying all 600 MB of experts); 60,000 t/s
+    /// // measured leaves 6.9 ms of copies: 64% of the experts.
+    /// let point = PromptPoint::cpu_moe(512, 512, 60_000.0);
+    /// let model = SpeedModel::h200_reference().calibrate_prompt(&layout, &[point])?;
+    /// assert!((model.routing_spread - 0.64).abs() < 0.01);
+    /// # Ok::<(), llama_cpp_moe::planner::CalibrationError>(())
+    /// ```
+    pub fn calibrate_prompt(
+        self,
+        layout: &ModelLayout,
+        points: &[PromptPoint],
+    ) -> Result<Self, CalibrationError> {
+        if points.is_empty() {
+            return Err(CalibrationError::NoPoints);
+        }
+        let mut rows = Vec::with_capacity(points.len());
+        for (index, point) in points.iter().enumerate() {
+            let tps = point.prompt_tps;
+            if !(tps.is_finite() && tps > 0.0) {
+                return Err(CalibrationError::InvalidSpeed { index, tps });
+            }
+            let (prompt_tokens, n_ubatch) = (point.prompt_tokens, point.n_ubatch);
+            if prompt_tokens == 0 || n_ubatch == 0 {
+                return Err(CalibrationError::InvalidPrompt {
+                    index,
+                    prompt_tokens,
+                    n_ubatch,
+                });
+            }
+            let traffic = point_traffic(layout, &point.host);
+            if traffic.host_expert_bytes == 0 {
+                return Err(CalibrationError::NoHostExperts { index });
+            }
+            rows.push((traffic, point, f64::from(prompt_tokens) / tps));
+        }
+        let error = |spread: f64| -> f64 {
+            let model = Self {
+                routing_spread: spread,
+                ..self
+            };
+            (rows.iter())
+                .map(|(traffic, p, seconds)| {
+                    let predicted =
+                        model.prompt_seconds(layout, traffic, p.prompt_tokens, p.n_ubatch);
+                    (predicted / seconds - 1.0).powi(2)
+                })
+                .sum()
+        };
+        Ok(Self {
+            routing_spread: minimise(error, layout.active_fraction()),
+            ..self
+        })
+    }
+}
+
+/// The spread in `[lowest, 1]` where `error` is least: the best of a
+/// log-spaced grid, refined by golden sections between its neighbours;
+/// ties go to the wider spread. 1 when `lowest` leaves nothing to choose.
+fn minimise(error: impl Fn(f64) -> f64, lowest: f64) -> f64 {
+    const GRID: usize = 64;
+    if !(lowest > 0.0 && lowest < 1.0) {
+        return 1.0;
+    }
+    // lowest^(1 - i/(GRID-1)): lowest at 0, exactly 1 at the end.
+    let grid: Vec<f64> = (0..GRID)
+        .map(|i| {
+            let rest = (GRID - 1 - i) as f64 / (GRID - 1) as f64;
+            lowest.powf(rest)
+        })
+        .collect();
+    let errors: Vec<f64> = grid.iter().map(|&s| error(s)).collect();
+    // Widest first, so that a tie keeps the wider spread.
+    let best = (0..GRID)
+        .rev()
+        .fold(GRID - 1, |b, i| if errors[i] < errors[b] { i } else { b });
+    let (mut a, mut b) = (grid[best.saturating_sub(1)], grid[(best + 1).min(GRID - 1)]);
+    let ratio = (5f64.sqrt() - 1.0) / 2.0;
+    let mut c = b - ratio * (b - a);
+    let mut d = a + ratio * (b - a);
+    let (mut ec, mut ed) = (error(c), error(d));
+    for _ in 0..200 {
+        if b - a <= 1e-12 * b {
+            break;
+        }
+        if ec < ed {
+            (b, d, ed) = (d, c, ec);
+            c = b - ratio * (b - a);
+            ec = error(c);
+        } else {
+            (a, c, ec) = (c, d, ed);
+            d = a + ratio * (b - a);
+            ed = error(d);
+        }
+    }
+    // Within rounding of a bound is the bound.
+    let refined = match (a + b) / 2.0 {
+        s if s - lowest <= 1e-9 => lowest,
+        s if 1.0 - s <= 1e-9 => 1.0,
+        s => s,
+    };
+    if error(refined) < errors[best] {
+        refined
+    } else {
+        grid[best]
     }
 }
 

@@ -26,9 +26,15 @@
 //! at llama.cpp's default (-1): a caller's `with_n_gpu_layers` is kept, and a
 //! budget that cannot hold that is an error. The speed of layers on the CPU
 //! is predicted without their attention over the KV cache (optimistic; the
-//! plan says so). The speed model assumes uniform routing, as the
-//! random-weight benchmark models have; trained models that route a prompt
-//! to fewer experts copy fewer bytes per ubatch than it predicts.
+//! plan says so). By default the speed model assumes a prompt routes
+//! uniformly over every expert, so that a long ubatch copies nearly all host
+//! experts; models that route a prompt to fewer experts (trained ones, and
+//! some random-weight ones: a random Qwen3-30B-A3B copied ~9.5% per ubatch
+//! on the H200) prompt faster than that. Its routing spread, the share of
+//! experts a prompt routes to, is fitted to measured prompt speeds with
+//! [`SpeedModel::calibrate_prompt`] ([`PromptPoint`]), as the host decode
+//! constants are to measured decode speeds with
+//! [`SpeedModel::calibrate_decode`].
 //!
 //! The caller's tensor overrides are kept, tried first by the loader and
 //! planned around; one the plan cannot honour is an error, never dropped. A
@@ -70,7 +76,7 @@ mod tests_ngl;
 #[cfg(test)]
 mod tests_splits;
 
-pub use calibrate::{CalibrationError, DecodePoint, HostExperts};
+pub use calibrate::{CalibrationError, DecodePoint, HostExperts, PromptPoint};
 pub use error::{PlanError, Shortfall};
 pub use layout::{ExpertPart, LayoutTensor, ModelLayout};
 pub use plan::{Plan, PlannedDevice};

@@ -5,7 +5,14 @@
 //! * Prompt, per ubatch of `t` tokens: the host experts the ubatch routes to
 //!   are copied to the GPU (op offload) at the host→GPU bandwidth, then the
 //!   GPU computes `t` tokens. The two add up: ggml b10200 copies a layer's
-//!   experts after reading the router's choice and computes afterwards.
+//!   experts after reading the router's choice and computes afterwards. The
+//!   share routed to is [`copied_share`]: `t` tokens, each picking a
+//!   fraction `f` of the experts, spread uniformly over a share `s` of them
+//!   (the [routing spread](SpeedModel::routing_spread)), use
+//!   `s · (1 − (1 − f/s)^t)`. Uniform routing over every expert (`s = 1`)
+//!   copies nearly all of them once `t` is a few hundred; a router that
+//!   sends every token to the same ~12 of 128 experts (a random-weight
+//!   Qwen3-30B-A3B on the H200) copies ~9.5% and prompts 2–4.5× faster.
 //! * Decode, per token: the CPU reads the active host experts at the
 //!   effective host memory bandwidth, the GPU reads its active weights, each
 //!   layer costs a fixed launch/synchronisation overhead, and each round
@@ -16,7 +23,9 @@
 //!
 //! The host side differs most between machines and CPU builds: fit it to the
 //! decode speeds of a few placements measured on the machine with
-//! [`SpeedModel::calibrate_decode`].
+//! [`SpeedModel::calibrate_decode`]. The routing spread differs between
+//! models: fit it to measured prompt speeds with
+//! [`SpeedModel::calibrate_prompt`].
 
 use super::layout::ModelLayout;
 
@@ -26,7 +35,9 @@ use super::layout::ModelLayout;
 /// H200 machine (docs/BENCHMARKS.md); on another machine, measure the
 /// host→GPU bandwidth (`scripts/gpu/h2d_bandwidth.cu`) and set it here, and
 /// fit the host decode constants to measured decode speeds with
-/// [`SpeedModel::calibrate_decode`] (`--cpu-moe` and one `--n-cpu-moe N`).
+/// [`SpeedModel::calibrate_decode`] (`--cpu-moe` and one `--n-cpu-moe N`),
+/// and the model's routing spread to measured prompt speeds with
+/// [`SpeedModel::calibrate_prompt`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SpeedModel {
     /// Bytes per second copied from pinned host memory to the GPU.
@@ -49,6 +60,15 @@ pub struct SpeedModel {
     pub gpu_prompt_flops: f64,
     /// Seconds of fixed cost per layer and ubatch on the GPU.
     pub gpu_prompt_layer_overhead: f64,
+    /// The share of a layer's experts that prompt tokens route to, routing
+    /// uniform within that share: 1 is uniform routing over every expert.
+    /// A ubatch of `t` tokens copies `s · (1 − (1 − f/s)^t)` of the host
+    /// experts, `f` the share one token uses (top-k of n: k/n), so at most
+    /// `s`. Used clamped to `[f, 1]`: at `s = f` every token picks the same
+    /// experts, and a smaller share could not hold one token's choice. A
+    /// property of the model (and the prompt) rather than the machine; fit
+    /// it to measured prompt speeds with [`SpeedModel::calibrate_prompt`].
+    pub routing_spread: f64,
 }
 
 impl SpeedModel {
@@ -78,6 +98,9 @@ impl SpeedModel {
     /// * GPU prompt: 105 TFLOP/s (2 per active parameter) and 0.45 ms per
     ///   layer and ubatch reproduce the all-GPU prompts of 512 (45.8 ms) and
     ///   2,048 tokens (150.8 ms).
+    /// * Routing spread 1, uniform over every expert: GPT-OSS-20B's random
+    ///   weights route evenly enough that a 512-token ubatch copies all its
+    ///   host experts.
     ///
     /// With them the `--cpu-moe` prompt is the 10.2 GB of experts copied
     /// (183 ms) plus that compute: 229 ms predicted, 234 ms measured on 512
@@ -91,6 +114,7 @@ impl SpeedModel {
             gpu_decode_layer_overhead: 0.11e-3,
             gpu_prompt_flops: 105e12,
             gpu_prompt_layer_overhead: 0.45e-3,
+            routing_spread: 1.0,
         }
     }
 }
@@ -205,6 +229,27 @@ pub(crate) fn host_decode_bytes(layout: &ModelLayout, traffic: &Traffic) -> f64 
     traffic.host_expert_bytes as f64 * layout.active_fraction() + traffic.host_dense_bytes as f64
 }
 
+/// The share of a layer's experts that `tokens` tokens route to, each token
+/// using a share `used` of them (top-k of n: k/n), routing uniform over a
+/// share `spread` of the experts: `s · (1 − (1 − used/s)^tokens)` with `s`
+/// the spread clamped to `[used, 1]` (at `s = used` every token picks the
+/// same experts; NaN counts as 1, uniform over all). Within the share an
+/// expert is idle for one token with probability `1 − used/s`, for
+/// `tokens` tokens `(1 − used/s)^tokens`. Rises with the spread.
+pub(crate) fn copied_share(used: f64, spread: f64, tokens: u32) -> f64 {
+    let used = used.clamp(0.0, 1.0);
+    let s = if spread.is_nan() {
+        1.0
+    } else {
+        spread.clamp(used, 1.0)
+    };
+    if s == 0.0 {
+        return 0.0;
+    }
+    let idle = (1.0 - used / s).max(0.0);
+    s * (1.0 - idle.powi(tokens.min(i32::MAX as u32) as i32))
+}
+
 impl SpeedModel {
     /// Seconds per decoded token.
     pub(crate) fn decode_seconds(&self, layout: &ModelLayout, traffic: &Traffic) -> f64 {
@@ -232,9 +277,7 @@ impl SpeedModel {
         let n_ubatch = n_ubatch.max(1);
         let flops_per_token = 2.0 * active_params(layout);
         let ubatch = |t: u32| {
-            // With routing spread evenly, an expert is idle for one token with
-            // probability 1 - used/n, for t tokens (1 - used/n)^t.
-            let used = 1.0 - (1.0 - layout.active_fraction()).powi(t.min(i32::MAX as u32) as i32);
+            let used = copied_share(layout.active_fraction(), self.routing_spread, t);
             let copied = traffic.host_expert_bytes as f64 * used + traffic.host_dense_bytes as f64;
             copied / self.host_to_gpu_bandwidth
                 + f64::from(t) * flops_per_token / self.gpu_prompt_flops

@@ -1,7 +1,9 @@
-//! The fit on GPT-OSS-20B's tensor sizes: constants recovered from speeds
-//! they generated, bad input refused, and the issue-13 H200 rows.
+//! The decode fit on GPT-OSS-20B's tensor sizes and the prompt fit on
+//! Qwen3-30B-A3B's: constants recovered from speeds they generated, bounds
+//! kept, bad input refused, and the H200 rows.
 
 use super::super::search::{Candidate, Problem};
+use super::super::speed::copied_share;
 use super::super::tests::{gpt_oss, one_gpu};
 use super::super::traffic;
 use super::*;
@@ -287,4 +289,254 @@ fn calibrated_on_the_h200_rows_decode_is_predicted_within_15_percent() {
         .unwrap();
     let worst = ratios(&ncm, &layout, &rows)[0];
     assert!((worst - 1.0).abs() < 0.16, "{worst} {ncm:?}");
+}
+
+/// Qwen3-30B-A3B's shape: 48 layers, 128 experts of which 8 are used,
+/// 2048 × 768 per expert matrix in 4.5 bits (340 MB of experts per layer).
+fn qwen3_moe() -> ModelLayout {
+    let (e, f, x, vocab) = (2048u64, 768u64, 128u64, 151_936u64);
+    let q4 = |n: u64| (n, n / 32 * 18);
+    let mut t: Vec<(String, (u64, u64))> = vec![
+        ("token_embd.weight".into(), q4(e * vocab)),
+        ("output.weight".into(), q4(e * vocab)),
+    ];
+    for il in 0..48 {
+        let b = |s: &str| format!("blk.{il}.{s}");
+        t.push((b("attn_q.weight"), q4(e * 4096)));
+        t.push((b("attn_k.weight"), q4(e * 512)));
+        t.push((b("attn_v.weight"), q4(e * 512)));
+        t.push((b("attn_output.weight"), q4(4096 * e)));
+        t.push((b("ffn_gate_inp.weight"), (e * x, 4 * e * x)));
+        for part in ["gate", "up", "down"] {
+            t.push((b(&format!("ffn_{part}_exps.weight")), q4(e * f * x)));
+        }
+    }
+    ModelLayout::from_parts(
+        [48, 128, 8],
+        40_960,
+        t.iter().map(|(n, (e, b))| (n.as_str(), *e, *b)),
+    )
+}
+
+/// Prompt speed `model` predicts for `point`'s placement and prompt.
+fn prompt_tps(model: &SpeedModel, layout: &ModelLayout, point: &PromptPoint) -> f64 {
+    let traffic = point_traffic(layout, &point.host);
+    f64::from(point.prompt_tokens)
+        / model.prompt_seconds(layout, &traffic, point.prompt_tokens, point.n_ubatch)
+}
+
+/// `--cpu-moe` and `--n-cpu-moe 24` on 512 tokens, `--cpu-moe` on 3,000 in
+/// ubatches of 2,048 (a full one and the rest), measured on `truth`.
+fn prompt_points(truth: &SpeedModel, layout: &ModelLayout) -> Vec<PromptPoint> {
+    [
+        PromptPoint::cpu_moe(512, 512, 0.0),
+        PromptPoint::n_cpu_moe(24, 512, 512, 0.0),
+        PromptPoint::cpu_moe(3000, 2048, 0.0),
+    ]
+    .map(|p| PromptPoint {
+        prompt_tps: prompt_tps(truth, layout, &p),
+        ..p
+    })
+    .to_vec()
+}
+
+#[test]
+fn the_copied_share_is_uniform_at_one_and_rises_with_the_spread() {
+    let f = 8.0 / 128.0;
+    for t in [1, 7, 512, 2048] {
+        // Spread 1: the uniform formula, to the bit.
+        assert_eq!(copied_share(f, 1.0, t), 1.0 - (1.0 - f).powi(t as i32));
+        // Every token on the same experts: one token's share.
+        assert_eq!(copied_share(f, f, t), f);
+        // Below one token's share or NaN: clamped, and uniform.
+        assert_eq!(copied_share(f, 0.01, t), f);
+        assert_eq!(copied_share(f, f64::NAN, t), copied_share(f, 1.0, t));
+        let mut last = 0.0;
+        for i in 0..=100 {
+            let s = f + (1.0 - f) * f64::from(i) / 100.0;
+            let share = copied_share(f, s, t);
+            // Up to rounding: one token uses f whatever the spread.
+            assert!(share >= last - 1e-15 && share <= s, "{t} {s} {share}");
+            last = share;
+        }
+    }
+    // A 512-token ubatch spread over 9.5% of the experts copies 9.5%.
+    assert!((copied_share(f, 0.095, 512) - 0.095).abs() < 1e-12);
+}
+
+#[test]
+fn prompts_from_a_known_spread_fit_it_back() {
+    let layout = qwen3_moe();
+    let reference = SpeedModel::h200_reference();
+    for spread in [0.07, 0.095, 0.1, 0.5, 0.9] {
+        let truth = SpeedModel {
+            routing_spread: spread,
+            ..reference
+        };
+        let points = prompt_points(&truth, &layout);
+        // Faster than uniform routing predicts: 512 tokens copy ~100% there.
+        assert!(points[0].prompt_tps > prompt_tps(&reference, &layout, &points[0]));
+        for start in [reference, truth] {
+            let fitted = start.calibrate_prompt(&layout, &points).unwrap();
+            assert!(
+                (fitted.routing_spread - spread).abs() < 1e-3,
+                "{spread}: {fitted:?}"
+            );
+            // Nothing else moves.
+            assert_eq!(
+                SpeedModel {
+                    routing_spread: spread,
+                    ..fitted
+                },
+                truth
+            );
+        }
+        // One point is enough for one parameter.
+        let fitted = reference.calibrate_prompt(&layout, &points[1..2]).unwrap();
+        assert!((fitted.routing_spread - spread).abs() < 1e-3, "{spread}");
+    }
+}
+
+#[test]
+fn prompts_at_the_uniform_prediction_keep_the_spread_at_one() {
+    let layout = qwen3_moe();
+    let reference = SpeedModel::h200_reference();
+    let points = prompt_points(&reference, &layout);
+    for start in [0.3, 1.0] {
+        let start = SpeedModel {
+            routing_spread: start,
+            ..reference
+        };
+        let fitted = start.calibrate_prompt(&layout, &points).unwrap();
+        assert_eq!(fitted, reference);
+    }
+    // GPT-OSS-20B's --cpu-moe prompts on the H200 (234 ms on 512 tokens,
+    // 341 on 2,048: docs/BENCHMARKS.md) are as slow as uniform routing.
+    let layout = gpt_oss(24);
+    let points = [
+        PromptPoint::cpu_moe(512, 512, 512.0 / 0.234),
+        PromptPoint::cpu_moe(2048, 2048, 2048.0 / 0.341),
+    ];
+    let fitted = reference.calibrate_prompt(&layout, &points).unwrap();
+    assert_eq!(fitted.routing_spread, 1.0);
+}
+
+#[test]
+fn prompts_beyond_either_bound_clamp_the_spread_to_it() {
+    let layout = qwen3_moe();
+    let f = layout.active_fraction();
+    let reference = SpeedModel::h200_reference();
+    let narrowest = SpeedModel {
+        routing_spread: f,
+        ..reference
+    };
+    let scaled = |model: &SpeedModel, by: f64| -> Vec<PromptPoint> {
+        prompt_points(model, &layout)
+            .into_iter()
+            .map(|p| PromptPoint {
+                prompt_tps: p.prompt_tps * by,
+                ..p
+            })
+            .collect()
+    };
+    // Slower than uniform routing over every expert predicts.
+    let slow = scaled(&reference, 0.8);
+    let fitted = narrowest.calibrate_prompt(&layout, &slow).unwrap();
+    assert_eq!(fitted.routing_spread, 1.0);
+    // Faster than every token on the same experts predicts.
+    let fast = scaled(&narrowest, 1.25);
+    let fitted = reference.calibrate_prompt(&layout, &fast).unwrap();
+    assert_eq!(fitted.routing_spread, f);
+    // At the narrowest prediction itself.
+    let fitted = reference
+        .calibrate_prompt(&layout, &scaled(&narrowest, 1.0))
+        .unwrap();
+    assert_eq!(fitted.routing_spread, f);
+}
+
+#[test]
+fn bad_prompt_input_is_an_error() {
+    let layout = qwen3_moe();
+    let model = SpeedModel::h200_reference();
+    assert_eq!(
+        model.calibrate_prompt(&layout, &[]),
+        Err(CalibrationError::NoPoints)
+    );
+    for bad in [f64::NAN, 0.0, -500.0, f64::INFINITY, f64::NEG_INFINITY] {
+        let points = [
+            PromptPoint::cpu_moe(512, 512, 6598.0),
+            PromptPoint::n_cpu_moe(24, 512, 512, bad),
+        ];
+        match model.calibrate_prompt(&layout, &points) {
+            Err(CalibrationError::InvalidSpeed { index: 1, tps }) => {
+                assert!(tps.is_nan() == bad.is_nan())
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+    for (tokens, ubatch) in [(0, 512), (512, 0), (0, 0)] {
+        let points = [PromptPoint::cpu_moe(tokens, ubatch, 6598.0)];
+        assert_eq!(
+            model.calibrate_prompt(&layout, &points),
+            Err(CalibrationError::InvalidPrompt {
+                index: 0,
+                prompt_tokens: tokens,
+                n_ubatch: ubatch
+            })
+        );
+    }
+    for host in [
+        HostExperts::FirstLayers(0),
+        HostExperts::Matrices(Vec::new()),
+        HostExperts::MatricesWithBiases(Vec::new()),
+        // A layer this model does not have.
+        HostExperts::Matrices(vec![(48, ExpertPart::Down)]),
+    ] {
+        let points = [
+            PromptPoint::cpu_moe(512, 512, 6598.0),
+            PromptPoint {
+                host,
+                prompt_tokens: 512,
+                n_ubatch: 512,
+                prompt_tps: 8041.0,
+            },
+        ];
+        assert_eq!(
+            model.calibrate_prompt(&layout, &points),
+            Err(CalibrationError::NoHostExperts { index: 1 })
+        );
+    }
+}
+
+#[test]
+fn points_of_a_plan_hold_its_host_experts_and_its_biases() {
+    let matrices = vec![(23, ExpertPart::Up), (22, ExpertPart::Down)];
+    for (biases, host) in [
+        (
+            ExpertBiases::FollowMatrices,
+            HostExperts::MatricesWithBiases(matrices.clone()),
+        ),
+        (ExpertBiases::Gpu, HostExperts::Matrices(matrices.clone())),
+    ] {
+        let plan = Plan {
+            host_experts: matrices.clone(),
+            expert_biases: biases,
+            ..Plan::host_only("test", Vec::new())
+        };
+        assert_eq!(DecodePoint::plan(&plan, 40.0).host, host);
+        let point = PromptPoint::plan(&plan, 512, 2048, 6598.0);
+        assert_eq!(
+            point,
+            PromptPoint {
+                host,
+                prompt_tokens: 512,
+                n_ubatch: 2048,
+                prompt_tps: 6598.0
+            }
+        );
+    }
+    assert_eq!(
+        PromptPoint::cpu_moe(512, 512, 1.0).host,
+        HostExperts::FirstLayers(u32::MAX)
+    );
 }
