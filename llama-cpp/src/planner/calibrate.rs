@@ -18,8 +18,9 @@
 use super::layout::{ExpertPart, ModelLayout};
 use super::plan::Plan;
 use super::setup::Setup;
-use super::speed::{host_decode_bytes, SpeedModel, Traffic};
+use super::speed::{copied_share, host_decode_bytes, SpeedModel, Traffic};
 use super::{setup_traffic, ExpertBiases};
+use crate::routing::RoutingStats;
 
 /// Which routed experts a measured placement kept in host memory; every
 /// other weight was on the GPU.
@@ -163,6 +164,30 @@ pub enum CalibrationError {
         prompt_tokens: u32,
         /// The ubatch size given.
         n_ubatch: u32,
+    },
+    /// A routing record with no ubatch of two or more tokens in a MoE layer.
+    #[error(
+        "the routing record holds no MoE layer's ubatch of two or more tokens; probe a prompt \
+         longer than one ubatch token with a MoE model"
+    )]
+    NoRouting,
+    /// A routing record of another model: its experts per token or ids do
+    /// not fit this layout.
+    #[error(
+        "layer {layer}: the routing record has {per_token} experts per token and expert ids up \
+         to {max_id}, this model {n_expert_used} of {n_expert}; was it recorded with this model?"
+    )]
+    RoutingMismatch {
+        /// The layer whose record does not fit.
+        layer: u32,
+        /// Experts per token in the record.
+        per_token: u32,
+        /// Largest expert id in the record.
+        max_id: usize,
+        /// Experts per token of this model.
+        n_expert_used: u32,
+        /// Experts per layer of this model.
+        n_expert: u32,
     },
     /// The points are no slower than the GPU alone would be.
     #[error(
@@ -339,6 +364,87 @@ impl SpeedModel {
         };
         Ok(Self {
             routing_spread: minimise(error, layout.active_fraction()),
+            ..self
+        })
+    }
+}
+
+impl SpeedModel {
+    /// These constants with the routing spread fitted to a
+    /// [`RoutingProbe`](crate::routing::RoutingProbe)'s record of this model:
+    /// the distinct experts each ubatch of a MoE layer routed to, against
+    /// [the copied share](SpeedModel::routing_spread) the spread predicts for
+    /// a ubatch of that size, by least squares over every ubatch of two or
+    /// more tokens (the last layer, which llama.cpp computes only for tokens
+    /// that output logits, mostly has fewer). No GPU is needed: the probe
+    /// can run on the CPU with the prompts to come.
+    ///
+    /// ```
+    /// use llama_cpp_moe::planner::{ModelLayout, SpeedModel};
+    /// use llama_cpp_moe::routing::{LayerRouting, RoutingStats, UbatchRouting};
+    ///
+    /// // Two MoE layers of 128 experts, 8 used per token.
+    /// let mut tensors = Vec::new();
+    /// for layer in 0..2 {
+    ///     for part in ["gate", "up", "down"] {
+    ///         tensors.push((format!("blk.{layer}.ffn_{part}_exps.weight"), 1 << 20, 1_000_000));
+    ///     }
+    /// }
+    /// let layout = ModelLayout::from_parts(
+    ///     [2, 128, 8],
+    ///     4096,
+    ///     tensors.iter().map(|(n, e, b)| (n.as_str(), *e, *b)),
+    /// );
+    /// // Every 512-token ubatch of both layers routed to the same 8 experts.
+    /// let mut stats = RoutingStats::default();
+    /// for layer in 0..2 {
+    ///     stats.layers.insert(layer, LayerRouting {
+    ///         experts_per_token: 8,
+    ///         tokens_per_expert: vec![512; 8],
+    ///         ubatches: vec![UbatchRouting { tokens: 512, distinct: 8 }],
+    ///     });
+    /// }
+    /// let model = SpeedModel::h200_reference().calibrate_routing(&layout, &stats)?;
+    /// assert_eq!(model.routing_spread, 8.0 / 128.0);
+    /// # Ok::<(), llama_cpp_moe::planner::CalibrationError>(())
+    /// ```
+    pub fn calibrate_routing(
+        self,
+        layout: &ModelLayout,
+        stats: &RoutingStats,
+    ) -> Result<Self, CalibrationError> {
+        let used = layout.active_fraction();
+        let n_expert = f64::from(layout.n_expert.max(1));
+        let mut rows = Vec::new();
+        for (&layer, routing) in &stats.layers {
+            let max_id = routing.tokens_per_expert.len().saturating_sub(1);
+            if routing.experts_per_token != layout.n_expert_used
+                || routing.tokens_per_expert.len() > layout.n_expert as usize
+            {
+                return Err(CalibrationError::RoutingMismatch {
+                    layer,
+                    per_token: routing.experts_per_token,
+                    max_id,
+                    n_expert_used: layout.n_expert_used,
+                    n_expert: layout.n_expert,
+                });
+            }
+            rows.extend(
+                (routing.ubatches.iter())
+                    .filter(|u| u.tokens >= 2)
+                    .map(|u| (u.tokens, f64::from(u.distinct) / n_expert)),
+            );
+        }
+        if rows.is_empty() {
+            return Err(CalibrationError::NoRouting);
+        }
+        let error = |spread: f64| -> f64 {
+            (rows.iter())
+                .map(|&(tokens, share)| (copied_share(used, spread, tokens) - share).powi(2))
+                .sum()
+        };
+        Ok(Self {
+            routing_spread: minimise(error, used),
             ..self
         })
     }

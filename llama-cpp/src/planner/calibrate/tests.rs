@@ -7,6 +7,7 @@ use super::super::speed::copied_share;
 use super::super::tests::{gpt_oss, one_gpu};
 use super::super::traffic;
 use super::*;
+use crate::routing::RoutingStats;
 
 /// Every expert matrix of `layers`, and `boundary`'s down matrix: a plan.
 fn plan_host(layers: std::ops::Range<u32>, boundary: Option<u32>) -> HostExperts {
@@ -539,4 +540,112 @@ fn points_of_a_plan_hold_its_host_experts_and_its_biases() {
         PromptPoint::cpu_moe(512, 512, 1.0).host,
         HostExperts::FirstLayers(u32::MAX)
     );
+}
+
+/// A routing record of `layers` MoE layers, each ubatch of `tokens` tokens
+/// routed to `distinct` experts, `per_token` experts per token.
+fn routing(layers: u32, per_token: u32, ubatches: &[(u32, u32)]) -> RoutingStats {
+    use crate::routing::{LayerRouting, UbatchRouting};
+    let mut stats = RoutingStats::default();
+    for layer in 0..layers {
+        let max_distinct = ubatches.iter().map(|u| u.1).max().unwrap_or(0) as usize;
+        stats.layers.insert(
+            layer,
+            LayerRouting {
+                experts_per_token: per_token,
+                tokens_per_expert: vec![1; max_distinct],
+                ubatches: (ubatches.iter())
+                    .map(|&(tokens, distinct)| UbatchRouting { tokens, distinct })
+                    .collect(),
+            },
+        );
+    }
+    stats
+}
+
+#[test]
+fn a_routing_record_fits_the_spread_that_made_it() {
+    let layout = qwen3_moe();
+    let f = 8.0 / 128.0;
+    for truth in [0.1, 0.3, 0.75] {
+        // The distinct experts that spread gives ubatches of 512 and 2,048
+        // tokens, rounded to whole experts as a probe counts them.
+        let distinct = |t: u32| (copied_share(f, truth, t) * 128.0).round() as u32;
+        let stats = routing(48, 8, &[(512, distinct(512)), (2048, distinct(2048))]);
+        let fitted = machine().calibrate_routing(&layout, &stats).unwrap();
+        // Whole experts: within one expert's share of the truth.
+        assert!(
+            (fitted.routing_spread - truth).abs() < 1.0 / 128.0,
+            "{truth} {fitted:?}"
+        );
+        // Nothing else changes.
+        assert_eq!(
+            SpeedModel {
+                routing_spread: machine().routing_spread,
+                ..fitted
+            },
+            machine()
+        );
+    }
+}
+
+#[test]
+fn routing_records_at_the_bounds_give_the_bounds() {
+    let layout = qwen3_moe();
+    // Every expert of every layer in each 512-token ubatch: uniform.
+    let all = routing(48, 8, &[(512, 128), (512, 128)]);
+    assert_eq!(
+        machine()
+            .calibrate_routing(&layout, &all)
+            .unwrap()
+            .routing_spread,
+        1.0
+    );
+    // The same 8 experts for every token (the random-weight Qwen3-30B-A3B
+    // on the H200: docs/BENCHMARKS.md).
+    let same = routing(48, 8, &[(512, 8)]);
+    let fitted = machine().calibrate_routing(&layout, &same).unwrap();
+    assert_eq!(fitted.routing_spread, 8.0 / 128.0);
+    // Ubatches of fewer than two tokens (the last layer) say nothing.
+    let mut with_last = same.clone();
+    with_last.layers.get_mut(&47).unwrap().ubatches[0].tokens = 1;
+    assert_eq!(
+        machine().calibrate_routing(&layout, &with_last).unwrap(),
+        fitted
+    );
+}
+
+#[test]
+fn a_routing_record_that_does_not_fit_the_model_is_an_error() {
+    let layout = qwen3_moe();
+    assert_eq!(
+        machine().calibrate_routing(&layout, &RoutingStats::default()),
+        Err(CalibrationError::NoRouting)
+    );
+    assert_eq!(
+        machine().calibrate_routing(&layout, &routing(48, 8, &[(1, 8), (0, 0)])),
+        Err(CalibrationError::NoRouting)
+    );
+    // GPT-OSS-20B's router (4 of 32) recorded, Qwen3's layout given.
+    assert!(matches!(
+        machine().calibrate_routing(&layout, &routing(24, 4, &[(512, 32)])),
+        Err(CalibrationError::RoutingMismatch {
+            layer: 0,
+            per_token: 4,
+            n_expert_used: 8,
+            n_expert: 128,
+            ..
+        })
+    ));
+    // Ids beyond the model's experts.
+    let mut beyond = routing(48, 8, &[(512, 8)]);
+    beyond.layers.get_mut(&3).unwrap().tokens_per_expert = vec![1; 129];
+    assert!(matches!(
+        machine().calibrate_routing(&layout, &beyond),
+        Err(CalibrationError::RoutingMismatch {
+            layer: 3,
+            max_id: 128,
+            ..
+        })
+    ));
 }
