@@ -151,6 +151,28 @@ impl ModelLayout {
             .sum()
     }
 
+    /// Query width summed over the layers (`n_head · head_dim` each, from
+    /// `attn_q.weight`'s elements over `n_embd`): attention over a context of
+    /// `c` tokens costs `4 · width · c` FLOPs per token. `n_embd` comes from a
+    /// router (`ffn_gate_inp.weight` is `n_embd × n_expert`), so a dense
+    /// model, or one without a separate `attn_q`, counts 0. Sliding-window
+    /// layers count as full attention (an over-estimate for long prompts).
+    pub(crate) fn attention_width(&self) -> f64 {
+        let elements = |suffix: &'static str| {
+            (self.tensors.iter())
+                .filter(move |t| t.layer.is_some() && t.name.ends_with(suffix))
+                .map(|t| t.n_elements)
+        };
+        let Some(router) = elements(".ffn_gate_inp.weight").next() else {
+            return 0.0;
+        };
+        if self.n_expert == 0 || router == 0 {
+            return 0.0;
+        }
+        let n_embd = router as f64 / f64::from(self.n_expert);
+        elements(".attn_q.weight").map(|n| n as f64 / n_embd).sum()
+    }
+
     /// Fraction of a layer's experts one token uses.
     pub(crate) fn active_fraction(&self) -> f64 {
         if self.n_expert == 0 {

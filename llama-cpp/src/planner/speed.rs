@@ -4,7 +4,10 @@
 //!
 //! * Prompt, per ubatch of `t` tokens: the host experts the ubatch routes to
 //!   are copied to the GPU (op offload) at the host→GPU bandwidth, then the
-//!   GPU computes `t` tokens. The two add up: ggml b10200 copies a layer's
+//!   GPU computes `t` tokens: 2 FLOPs per active parameter, and attention over
+//!   the tokens before them ([`ModelLayout`]'s query width: 63 ms of a
+//!   4,096-token Qwen3-30B-A3B prompt on the H200, the part the model missed
+//!   before it counted attention). The two add up: ggml b10200 copies a layer's
 //!   experts after reading the router's choice and computes afterwards. The
 //!   share routed to is [`copied_share`]: `t` tokens, each picking a
 //!   fraction `f` of the experts, spread uniformly over a share `s` of them
@@ -276,16 +279,25 @@ impl SpeedModel {
     ) -> f64 {
         let n_ubatch = n_ubatch.max(1);
         let flops_per_token = 2.0 * active_params(layout);
-        let ubatch = |t: u32| {
+        let attention_width = layout.attention_width();
+        // A ubatch of `t` tokens after `start` earlier ones.
+        let ubatch = |t: u32, start: u32| {
             let used = copied_share(layout.active_fraction(), self.routing_spread, t);
             let copied = traffic.host_expert_bytes as f64 * used + traffic.host_dense_bytes as f64;
+            // Causal attention: token i of the ubatch sees start + i + 1 keys.
+            let (t, start) = (f64::from(t), f64::from(start));
+            let attention = 4.0 * attention_width * t * (start + (t + 1.0) / 2.0);
             copied / self.host_to_gpu_bandwidth
-                + f64::from(t) * flops_per_token / self.gpu_prompt_flops
+                + (t * flops_per_token + attention) / self.gpu_prompt_flops
                 + f64::from(layout.n_layer) * self.gpu_prompt_layer_overhead
         };
         let full = tokens / n_ubatch;
         let rest = tokens % n_ubatch;
-        f64::from(full) * ubatch(n_ubatch) + if rest > 0 { ubatch(rest) } else { 0.0 }
+        let mut seconds: f64 = (0..full).map(|i| ubatch(n_ubatch, i * n_ubatch)).sum();
+        if rest > 0 {
+            seconds += ubatch(rest, full * n_ubatch);
+        }
+        seconds
     }
 
     /// Prompt and decode speed, and the workload's time.

@@ -649,3 +649,24 @@ fn a_routing_record_that_does_not_fit_the_model_is_an_error() {
         })
     ));
 }
+
+#[test]
+fn a_later_ubatch_pays_for_attention_over_the_earlier_ones() {
+    let layout = qwen3_moe();
+    // 48 layers of 32 heads × 128: n_embd 2,048 read off the router.
+    assert_eq!(layout.attention_width(), 48.0 * 4096.0);
+    let model = machine();
+    let traffic = point_traffic(&layout, &HostExperts::FirstLayers(0));
+    let one = model.prompt_seconds(&layout, &traffic, 2048, 2048);
+    let two = model.prompt_seconds(&layout, &traffic, 4096, 2048);
+    // The second ubatch's tokens each see 2,048 more keys than the first's.
+    let extra = 4.0 * 48.0 * 4096.0 * 2048.0 * 2048.0 / model.gpu_prompt_flops;
+    assert!(close(two - 2.0 * one, extra), "{two} {one} {extra}");
+    // 31 ms on the H200 constants; with each ubatch's attention within
+    // itself, 63 ms of a 4,096-token Qwen3-30B-A3B prompt.
+    assert!((0.030..0.033).contains(&extra), "{extra}");
+    // A dense model (no router to read n_embd from) counts none.
+    let dense =
+        ModelLayout::from_parts([1, 0, 0], 4096, [("blk.0.attn_q.weight", 1 << 20, 1 << 20)]);
+    assert_eq!(dense.attention_width(), 0.0);
+}
