@@ -100,7 +100,9 @@ impl SpeedModel {
     ///   Qwen3 and Phi-3.5-MoE.
     /// * GPU prompt: 105 TFLOP/s (2 per active parameter) and 0.45 ms per
     ///   layer and ubatch reproduce the all-GPU prompts of 512 (45.8 ms) and
-    ///   2,048 tokens (150.8 ms).
+    ///   2,048 tokens (150.8 ms). Fitted before the model counted attention,
+    ///   which adds 0.5 and 7.9 ms to those two (GPT-OSS-20B's sliding-window
+    ///   layers counted as full): 1% and 5% high.
     /// * Routing spread 1, uniform over every expert: GPT-OSS-20B's random
     ///   weights route evenly enough that a 512-token ubatch copies all its
     ///   host experts.
