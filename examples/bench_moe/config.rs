@@ -8,8 +8,77 @@ use llama_cpp::{
 };
 use llama_cpp_rs_moe::defaults::{self, ContextSettings};
 use llama_cpp_rs_moe::model_params::CpuMoe;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
+
+/// The names the `pool=`, `fa=` and `prio=` keys take, and the JSON report writes.
+const POOLS: [(&str, CpuThreadPool); 2] = [
+    ("context", CpuThreadPool::PerContext),
+    ("graph", CpuThreadPool::PerGraph),
+];
+const FLASH_ATTENTION: [(&str, FlashAttention); 3] = [
+    ("auto", FlashAttention::Auto),
+    ("on", FlashAttention::Enabled),
+    ("off", FlashAttention::Disabled),
+];
+const PRIORITIES: [(&str, ThreadPriority); 5] = [
+    ("low", ThreadPriority::Low),
+    ("normal", ThreadPriority::Normal),
+    ("medium", ThreadPriority::Medium),
+    ("high", ThreadPriority::High),
+    ("realtime", ThreadPriority::Realtime),
+];
+
+/// The value named `text` in `table`.
+fn by_name<T: Copy>(key: &str, table: &[(&str, T)], text: &str) -> Result<T> {
+    match table.iter().find(|(name, _)| *name == text) {
+        Some(&(_, value)) => Ok(value),
+        None => {
+            let names: Vec<_> = table.iter().map(|(name, _)| *name).collect();
+            bail!("{key}: {text:?} is not one of {}", names.join(", "))
+        }
+    }
+}
+
+/// The name of `value` in `table`.
+pub(crate) fn name_of<T: PartialEq>(table: &[(&'static str, T)], value: &T) -> &'static str {
+    table
+        .iter()
+        .find(|(_, v)| v == value)
+        .map_or("?", |(name, _)| name)
+}
+
+pub(crate) fn pool_name(pool: &CpuThreadPool) -> &'static str {
+    name_of(&POOLS, pool)
+}
+
+pub(crate) fn fa_name(fa: &FlashAttention) -> &'static str {
+    name_of(&FLASH_ATTENTION, fa)
+}
+
+fn ser_pool<S: Serializer>(pool: &CpuThreadPool, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(pool_name(pool))
+}
+
+fn ser_fa<S: Serializer>(fa: &FlashAttention, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(fa_name(fa))
+}
+
+fn ser_prio<S: Serializer>(prio: &Option<ThreadPriority>, s: S) -> Result<S::Ok, S::Error> {
+    match prio {
+        Some(p) => s.serialize_str(name_of(&PRIORITIES, p)),
+        None => s.serialize_none(),
+    }
+}
+
+/// `A-B`, as given.
+fn ser_cpus<S: Serializer>(cpus: &Option<RangeInclusive<usize>>, s: S) -> Result<S::Ok, S::Error> {
+    match cpus {
+        Some(r) => s.serialize_str(&format!("{}-{}", r.start(), r.end())),
+        None => s.serialize_none(),
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Config {
@@ -21,8 +90,10 @@ pub(crate) struct Config {
     pub(crate) batch: u32,
     pub(crate) ubatch: u32,
     pub(crate) op_offload: bool,
-    pub(crate) thread_pool: String,
-    pub(crate) flash_attention: String,
+    #[serde(serialize_with = "ser_pool")]
+    pub(crate) thread_pool: CpuThreadPool,
+    #[serde(serialize_with = "ser_fa")]
+    pub(crate) flash_attention: FlashAttention,
     /// Context length; `None`: prompt + gen + 16.
     pub(crate) n_ctx: Option<u32>,
     pub(crate) n_outputs_max: u32,
@@ -39,10 +110,12 @@ pub(crate) struct Config {
     pub(crate) fit_ubatch: bool,
     /// Thread-pool polling level (ggml's default 50 when unset).
     pub(crate) poll: Option<u32>,
-    /// Thread-pool priority, as given.
-    pub(crate) prio: Option<String>,
+    /// Thread-pool priority.
+    #[serde(serialize_with = "ser_prio")]
+    pub(crate) prio: Option<ThreadPriority>,
     /// The pool's CPUs, `A-B`.
-    pub(crate) cpus: Option<String>,
+    #[serde(serialize_with = "ser_cpus")]
+    pub(crate) cpus: Option<RangeInclusive<usize>>,
     /// One CPU per worker (with `cpus`).
     pub(crate) strict: bool,
     /// Host weights may use the GPU's pinned host buffer type (llama.cpp's default).
@@ -109,8 +182,8 @@ pub(crate) fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Conf
         batch: 2048,
         ubatch: 2048,
         op_offload: true,
-        thread_pool: "context".into(),
-        flash_attention: "auto".into(),
+        thread_pool: CpuThreadPool::PerContext,
+        flash_attention: FlashAttention::Auto,
         n_ctx: None,
         n_outputs_max: 0,
         swa_full: true,
@@ -146,13 +219,8 @@ pub(crate) fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Conf
             "batch" => config.batch = value.parse()?,
             "ubatch" => config.ubatch = value.parse()?,
             "op_offload" => config.op_offload = flag(),
-            "pool" if ["context", "graph"].contains(&value) => {
-                config.thread_pool = value.to_owned()
-            }
-            "fa" if ["auto", "on", "off"].contains(&value) => {
-                config.flash_attention = value.to_owned()
-            }
-            "pool" | "fa" => bail!("{spec}: {value:?} is not a value of {key}"),
+            "pool" => config.thread_pool = by_name(key, &POOLS, value)?,
+            "fa" => config.flash_attention = by_name(key, &FLASH_ATTENTION, value)?,
             "ctx" => config.n_ctx = Some(value.parse()?),
             "outputs" => config.n_outputs_max = value.parse()?,
             "swa_full" => config.swa_full = flag(),
@@ -186,14 +254,8 @@ pub(crate) fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Conf
             "ncm_fit" => config.ncm_fit = Some(value.replace(';', ",")),
             "ot_file" => config.ot_file = Some(PathBuf::from(value)),
             "poll" => config.poll = Some(value.parse()?),
-            "prio" => {
-                priority(value)?;
-                config.prio = Some(value.to_owned());
-            }
-            "cpus" => {
-                cpu_range(value)?;
-                config.cpus = Some(value.to_owned());
-            }
+            "prio" => config.prio = Some(by_name(key, &PRIORITIES, value)?),
+            "cpus" => config.cpus = Some(cpu_range(value)?),
             "strict" => config.strict = flag(),
             "host_buffers" => config.host_buffers = flag(),
             "repack" => config.repack = flag(),
@@ -203,25 +265,14 @@ pub(crate) fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Conf
     Ok(config)
 }
 
-pub(crate) fn priority(text: &str) -> Result<ThreadPriority> {
-    Ok(match text {
-        "low" => ThreadPriority::Low,
-        "normal" => ThreadPriority::Normal,
-        "medium" => ThreadPriority::Medium,
-        "high" => ThreadPriority::High,
-        "realtime" => ThreadPriority::Realtime,
-        _ => bail!("prio: {text:?} is not low, normal, medium, high or realtime"),
-    })
-}
-
 /// `A-B` (inclusive) or a single CPU index.
-pub(crate) fn cpu_range(text: &str) -> Result<Vec<usize>> {
+fn cpu_range(text: &str) -> Result<RangeInclusive<usize>> {
     let (a, b) = text.split_once('-').unwrap_or((text, text));
     let (a, b): (usize, usize) = (a.parse()?, b.parse()?);
     if a > b {
         bail!("cpus: {text:?} is an empty range");
     }
-    Ok((a..=b).collect())
+    Ok(a..=b)
 }
 
 pub(crate) fn thread_pool_settings(config: &Config) -> ThreadPoolSettings {
@@ -229,12 +280,11 @@ pub(crate) fn thread_pool_settings(config: &Config) -> ThreadPoolSettings {
     if let Some(poll) = config.poll {
         settings = settings.with_poll(poll);
     }
-    // Both were checked when the config was parsed.
-    if let Some(prio) = config.prio.as_deref().and_then(|p| priority(p).ok()) {
+    if let Some(prio) = config.prio {
         settings = settings.with_priority(prio);
     }
-    if let Some(cpus) = config.cpus.as_deref().and_then(|c| cpu_range(c).ok()) {
-        settings = settings.with_cpus(cpus, config.strict);
+    if let Some(cpus) = config.cpus.clone() {
+        settings = settings.with_cpus(cpus.collect(), config.strict);
     }
     settings
 }
@@ -254,15 +304,7 @@ pub(crate) fn context_params(config: &Config) -> LlamaContextParams {
     settings
         .params()
         .with_op_offload(config.op_offload)
-        .with_cpu_thread_pool(if config.thread_pool == "graph" {
-            CpuThreadPool::PerGraph
-        } else {
-            CpuThreadPool::PerContext
-        })
+        .with_cpu_thread_pool(config.thread_pool)
         .with_thread_pool_settings(thread_pool_settings(config))
-        .with_flash_attention(match config.flash_attention.as_str() {
-            "on" => FlashAttention::Enabled,
-            "off" => FlashAttention::Disabled,
-            _ => FlashAttention::Auto,
-        })
+        .with_flash_attention(config.flash_attention)
 }

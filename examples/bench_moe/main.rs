@@ -460,8 +460,8 @@ fn print_result(r: &ConfigResult) {
         c.swa_full,
         c.example_defaults,
         c.op_offload,
-        c.thread_pool,
-        c.flash_attention,
+        config::pool_name(&c.thread_pool),
+        config::fa_name(&c.flash_attention),
         c.n_ctx,
         c.prompt,
         c.gen
