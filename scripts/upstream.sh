@@ -75,11 +75,17 @@ log() { printf '[test-upstream] %s\n' "$*"; }
 die() { printf '[test-upstream] FAILED: %s\n' "$*" >&2; exit 1; }
 started=$(date +%s)
 step_name="" step_started=$started
-step() { # $1: the name of the step that starts now; ends the previous one
+step() { # $1: the name of the step that starts now (logged); ends the previous one
     local now
     now=$(date +%s)
     [ -z "$step_name" ] || printf '%s\t%d\n' "$step_name" $((now - step_started)) >> "$LOGS/timings.tsv"
     step_name=$1 step_started=$now
+    [ "$1" = end ] || log "$1"
+}
+# "N passed, N failed, N ignored" over the `test result:` lines of cargo test's log $1.
+test_totals() {
+    grep -E "^test result" "$1" | awk '{ p += $4; f += $6; i += $8 }
+        END { printf "%d passed, %d failed, %d ignored", p, f, i }'
 }
 
 # Skip first, before any tool check: `make test` runs this lane on machines without the bundle.
@@ -236,8 +242,7 @@ grep -q "Invalid read" "$LOGS/before-valgrind.log" \
     || die "$UAF_TEST fails on bed81ad under valgrind, but without an invalid read"
 log "before: valgrind: $(summary "$LOGS/before-valgrind.log")"
 
-log "before: cargo clippy (the baseline of existing warnings)"
-step "before: cargo clippy, cargo fmt --check"
+step "before: cargo clippy (the baseline of existing warnings), cargo fmt --check"
 git_src checkout -q -f --detach "$BASE" && git_src clean -qfd -e llama-cpp-sys-2/llama.cpp
 clippy_diagnostics "$LOGS/clippy-before.txt" \
     || { tail -n 30 "$LOGS/clippy-before.txt.stderr"; die "cargo clippy on bed81ad"; }
@@ -260,12 +265,10 @@ for commit in $(git_src rev-list --reverse "$BASE"..HEAD~1); do
     (cd "$SRC" && cargo test --features sampler) > "$LOGS/commit-$commit.log" 2>&1 \
         || { grep -E "^test .*FAILED|panicked|^error" "$LOGS/commit-$commit.log" | head -n 30
              die "commit '$subject' alone: cargo test --features sampler"; }
-    log "after: commit alone: $subject: $(grep -E "^test result" "$LOGS/commit-$commit.log" \
-        | awk '{ p += $4; f += $6 } END { printf "%d passed, %d failed", p, f }')"
+    log "after: commit alone: $subject: $(test_totals "$LOGS/commit-$commit.log")"
 done
 git_src checkout -q -f test-upstream
 
-log "after: cargo clippy"
 step "after: cargo clippy"
 clippy_diagnostics "$LOGS/clippy-after.txt" \
     || { tail -n 30 "$LOGS/clippy-after.txt.stderr"; die "cargo clippy"; }
@@ -277,7 +280,6 @@ if [ -n "$new" ]; then
 fi
 log "after: cargo clippy: $(wc -l < "$LOGS/clippy-after.txt") diagnostics, all already on bed81ad"
 
-log "after: cargo fmt --check"
 step "after: cargo fmt --check"
 unformatted "$LOGS/fmt-after.txt"
 git_src diff --name-only "$BASE"..HEAD -- '*.rs' | sort > "$LOGS/touched.txt"
@@ -287,13 +289,11 @@ bad=$( (comm -13 "$LOGS/fmt-before.txt" "$LOGS/fmt-after.txt"
 log "after: cargo fmt --check: every file the series touches is formatted" \
     "($(wc -l < "$LOGS/fmt-after.txt") untouched bed81ad files are not)"
 
-log "after: cargo test --features sampler"
 step "after: cargo test --features sampler"
 (cd "$SRC" && cargo test --features sampler) > "$LOGS/after-test.log" 2>&1 \
     || { grep -E "^test .*FAILED|panicked|error" "$LOGS/after-test.log" | head -n 30
          die "cargo test"; }
-grep -E "^test result" "$LOGS/after-test.log" | awk '{p += $4; f += $6; i += $8} END {
-    printf "[test-upstream] after: cargo test: %d passed, %d failed, %d ignored\n", p, f, i }'
+log "after: cargo test: $(test_totals "$LOGS/after-test.log")"
 for t in "${REPRODUCERS[@]}"; do
     grep -q "^test $t ... ok" "$LOGS/after-test.log" || die "$t did not pass after the series"
 done
@@ -308,8 +308,7 @@ log "after: valgrind: $(summary "$LOGS/after-valgrind.log")"
 # Upstream's command, with llama-cpp-2's verify build pinned to the workspace's
 # llama-cpp-sys-2 instead of the newest crates.io release (see the top of this file). The
 # `patch` is unused by the workspace itself, which already takes the sys crate by path.
-log "after: cargo publish --workspace --verbose --dry-run (llama-cpp-sys-2 patched to the workspace's)"
-step "after: cargo publish --dry-run"
+step "after: cargo publish --workspace --verbose --dry-run (llama-cpp-sys-2 patched to the workspace's)"
 sys_patch="patch.crates-io.llama-cpp-sys-2.path=\"$SRC/llama-cpp-sys-2\""
 (cd "$SRC" && RUST_BACKTRACE=1 cargo publish --workspace --verbose --dry-run --config "$sys_patch") \
     > "$LOGS/after-publish.log" 2>&1 \
