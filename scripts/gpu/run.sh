@@ -284,8 +284,8 @@ plan_trades() {
 # default 10; 5 runs each), with the process's transparent huge pages sampled every 2 s: does the
 # plan decode slower (its layers) or does the host drift between rows?
 gap() {
-    local b=${GAP_BUDGET:-10} common=example=1,ctx=8192,gen=64 calib
-    calib=$(decode_points)
+    local b=${GAP_BUDGET:-10} common=example=1,ctx=8192,gen=64 calib turn configs=()
+    calib=$(calib_points)
     cat /sys/kernel/mm/transparent_hugepage/enabled /sys/kernel/mm/transparent_hugepage/defrag \
         > "$out/gap-thp.txt" 2>&1 || true
     ( while sleep 2; do
@@ -293,9 +293,10 @@ gap() {
           echo "$(date +%T) $(grep -E 'AnonHugePages|Rss' /proc/$pid/smaps_rollup 2>/dev/null | tr -s ' ' | tr '\n' ' ')"
       done >> "$out/gap-thp.txt" ) &
     local sampler=$!
-    RUNS=${RUNS:-5} sweep "gap$b" -- "fit$b:fit=${b}GiB,$common${calib:+,fit_calib=$calib}" "ncm$b:ncm_fit=${b}GiB,$common" \
-        "fit$b-2:fit=${b}GiB,$common${calib:+,fit_calib=$calib}" "ncm$b-2:ncm_fit=${b}GiB,$common" \
-        "fit$b-3:fit=${b}GiB,$common${calib:+,fit_calib=$calib}" "ncm$b-3:ncm_fit=${b}GiB,$common"
+    for turn in "" -2 -3; do
+        configs+=("fit$b$turn:fit=${b}GiB,$common${calib:+,fit_calib=$calib}" "ncm$b$turn:ncm_fit=${b}GiB,$common")
+    done
+    RUNS=${RUNS:-5} sweep "gap$b" -- "${configs[@]}"
     kill $sampler 2>/dev/null || true
 }
 
