@@ -9,8 +9,7 @@
 //!     [--text FILE] [--ngl N] [--threads T] [--json OUT]
 //! ```
 //!
-//! Without `--text` the prompt is the deterministic token sequence of
-//! `bench_moe`; a trained model should be probed with text like its real
+//! Without `--text` the prompt is `bench_moe`'s (`measure::bench_prompt`); a trained model should be probed with text like its real
 //! prompts (its routing depends on them).
 
 use anyhow::{bail, Context as _, Result};
@@ -20,6 +19,7 @@ use llama_cpp::{
     AddBos, LlamaBackend, LlamaBatch, LlamaContextParams, LlamaModel, LlamaModelParams, LlamaToken,
     LoadMode,
 };
+use llama_cpp_rs_moe::measure::{bench_prompt, physical_cores};
 use serde::Serialize;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -42,7 +42,7 @@ struct Args {
     /// Layers on the GPU (default 0: the CPU computes everything).
     #[arg(long, default_value_t = 0)]
     ngl: u32,
-    /// CPU threads (default: all).
+    /// CPU threads (default: the physical cores, as the other examples).
     #[arg(long)]
     threads: Option<i32>,
     /// Write the per-layer record as JSON here.
@@ -89,16 +89,9 @@ fn main() -> Result<()> {
             tokens.truncate(args.prompt);
             tokens
         }
-        None => {
-            let n_vocab = model.n_vocab();
-            (0..args.prompt)
-                .map(|i| LlamaToken(((i as i64 * 7919 + 13) % i64::from(n_vocab - 16)) as i32))
-                .collect()
-        }
+        None => bench_prompt(model.n_vocab(), args.prompt),
     };
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(4, |n| n.get() as i32));
+    let threads = args.threads.unwrap_or_else(physical_cores);
     let probe = RoutingProbe::new();
     let ctx_params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(tokens.len() as u32 + 16))

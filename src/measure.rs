@@ -68,6 +68,17 @@ pub fn percentile(samples: &[f64], q: f64) -> Option<f64> {
     Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64))
 }
 
+/// The benchmarks' prompt: `len` valid, non-special token ids of a vocabulary
+/// of `n_vocab`, the same on every run, spread over the vocabulary (a
+/// stride of 7,919, a prime) so that a model sees many different tokens.
+pub fn bench_prompt(n_vocab: i32, len: usize) -> Vec<LlamaToken> {
+    // The last 16 ids are left out: vocabularies end in special tokens.
+    let span = i64::from(n_vocab.saturating_sub(16).max(1));
+    (0..len)
+        .map(|i| LlamaToken(((i as i64 * 7919 + 13) % span) as i32))
+        .collect()
+}
+
 /// Physical cores (unique `physical id`/`core id` pairs of /proc/cpuinfo,
 /// at most the logical CPUs available); the logical count where /proc is
 /// missing. llama.cpp's C default of 4 threads cost 2.6x decode speed with
@@ -315,6 +326,21 @@ fn generate_inner(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bench_prompt_is_fixed_and_stays_below_the_special_tokens() {
+        let prompt = bench_prompt(49_152, 4096);
+        assert_eq!(prompt.len(), 4096);
+        assert_eq!(
+            &prompt[..3],
+            &[LlamaToken(13), LlamaToken(7932), LlamaToken(15851)]
+        );
+        assert!(prompt.iter().all(|t| (0..49_152 - 16).contains(&t.0)));
+        assert_eq!(prompt, bench_prompt(49_152, 4096));
+        // Many different tokens, not a short cycle.
+        let distinct: std::collections::BTreeSet<_> = prompt.iter().map(|t| t.0).collect();
+        assert_eq!(distinct.len(), 4096);
+    }
 
     #[test]
     fn summary_and_percentiles() {

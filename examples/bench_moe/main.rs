@@ -25,7 +25,7 @@ use llama_cpp::{
     sys, BufferType, LlamaBackend, LlamaBatch, LlamaContext, LlamaModel, LlamaSampler, LlamaToken,
 };
 use llama_cpp_rs_moe::measure::{
-    percentile, physical_cores, DeviceFreeMemory, ProcessMemory, Summary,
+    bench_prompt, percentile, physical_cores, DeviceFreeMemory, ProcessMemory, Summary,
 };
 use llama_cpp_rs_moe::model_params::model_params;
 use serde::Serialize;
@@ -251,11 +251,7 @@ fn run_config(
         .collect();
     let device_used_bytes = DeviceFreeMemory::used_between(free_before, &free_after);
 
-    // A deterministic prompt of valid, non-special ids.
-    let n_vocab = model.n_vocab();
-    let prompt: Vec<LlamaToken> = (0..config.prompt)
-        .map(|i| LlamaToken(((i as i64 * 7919 + 13) % i64::from(n_vocab - 16)) as i32))
-        .collect();
+    let prompt = bench_prompt(model.n_vocab(), config.prompt);
 
     let mut rust = Vec::new();
     let mut c = Vec::new();
