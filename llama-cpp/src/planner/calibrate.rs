@@ -168,7 +168,7 @@ pub enum CalibrationError {
     /// A routing record with no ubatch of two or more tokens in a MoE layer.
     #[error(
         "the routing record holds no MoE layer's ubatch of two or more tokens; probe a prompt \
-         longer than one ubatch token with a MoE model"
+         of two or more tokens with a MoE model"
     )]
     NoRouting,
     /// A routing record of another model: its experts per token or ids do
