@@ -8,9 +8,9 @@
 # built it in target/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --no-run --test placement --test bad_input --test thread_pool --test dropin_compat --test routing 2>&1 | tail -n 2
-binaries=$(cargo test --no-run --test placement --test bad_input --test thread_pool --test dropin_compat \
-    --test routing --message-format=json 2>/dev/null \
+tests=(--test placement --test bad_input --test thread_pool --test dropin_compat --test routing)
+cargo test --no-run "${tests[@]}" 2>&1 | tail -n 2
+binaries=$(cargo test --no-run "${tests[@]}" --message-format=json 2>/dev/null \
     | python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
