@@ -352,6 +352,7 @@ fn fit(
                 weights: d.bytes.weights,
                 kv_cache: d.bytes.kv,
                 compute: d.bytes.compute,
+                reserve: d.reserve,
             })
             .collect(),
         prompt_tps: plan.speed.prompt_tps,

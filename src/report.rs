@@ -109,7 +109,7 @@ pub struct ConfigReport {
 /// The placement planner's predictions for one configuration.
 #[derive(Serialize, Clone)]
 pub struct Prediction {
-    /// Per GPU: its name, budget, and llama.cpp's dry-run bytes.
+    /// Per GPU: its name, budget, llama.cpp's dry-run bytes and the reserve.
     pub devices: Vec<PredictedDevice>,
     pub prompt_tps: f64,
     pub decode_tps: f64,
@@ -126,6 +126,9 @@ pub struct PredictedDevice {
     pub weights: u64,
     pub kv_cache: u64,
     pub compute: u64,
+    /// Kept free beside the buffers for the backend's memory pool and
+    /// kernels; the predicted peak is the buffers plus this.
+    pub reserve: u64,
 }
 
 /// One llama.cpp buffer, in bytes.

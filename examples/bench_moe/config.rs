@@ -144,6 +144,9 @@ pub(crate) struct Predicted {
     pub(crate) budget_bytes: Vec<u64>,
     /// llama.cpp's dry-run accounting per device: [weights, KV, compute].
     pub(crate) devices: Vec<(String, [u64; 3])>,
+    /// Kept free per GPU beside the buffers (the planner's reserve): the
+    /// predicted peak is the buffers plus this.
+    pub(crate) reserve_bytes: u64,
     /// The planner's speed prediction (`fit` only).
     pub(crate) prompt_tps: Option<f64>,
     pub(crate) decode_tps: Option<f64>,

@@ -85,6 +85,7 @@ pub(crate) fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
                 .iter()
                 .map(|d| (d.name.clone(), parts(d.bytes)))
                 .collect(),
+            reserve_bytes: plan.devices.first().map_or(0, |d| d.reserve),
             prompt_tps: Some(plan.speed.prompt_tps),
             decode_tps: Some(plan.speed.decode_tps),
             reasons: plan.reasons.clone(),
@@ -138,6 +139,7 @@ pub(crate) fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
                 .filter(|(d, _)| d != "CPU")
                 .map(|(d, b)| (d, parts(b)))
                 .collect(),
+            reserve_bytes: DEFAULT_RESERVE,
             prompt_tps: None,
             decode_tps: None,
             reasons: vec![format!(

@@ -497,8 +497,9 @@ fn print_result(r: &ConfigResult) {
             let total = weights + kv + compute;
             let budgets = budgets.join("/");
             println!(
-                "  predicted {name}: {:.3} GiB (budget {budgets} GiB)",
-                gib(total)
+                "  predicted {name}: {:.3} GiB buffers, peak {:.3} GiB (budget {budgets} GiB)",
+                gib(total),
+                gib(total + p.reserve_bytes)
             );
         }
         let opt = |x: Option<f64>| x.map_or("n/a".into(), |v| format!("{v:.1}"));

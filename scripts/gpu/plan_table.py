@@ -3,11 +3,16 @@
 
 Rows named fit<B>-p<P> are the plan for a budget of <B> GiB and a <P>-token prompt;
 ncm<B>-p<P> the best --n-cpu-moe N within the same budget; llfit<B>-p<P> llama.cpp's
-own fit. First table: every row's VRAM (predicted by the dry run, used after the runs
-by the CUDA free-memory query) against its budget, and its speeds; second: the plan
-over each baseline. Misses are printed as misses.
+own fit. First table: every row's VRAM (llama.cpp's dry run; the predicted peak, the
+dry run plus the planner's reserve; used after the runs by the CUDA free-memory query)
+against its budget, and its speeds; second: the plan over each baseline. Misses are
+printed as misses.
 
-Usage: plan_table.py sweep-plan.json
+"Fresh process" marks the rows of a file's first model load: the CUDA backend loads its
+kernels and cuBLAS on first use, once per process, so only those rows show what a process
+that loads this placement alone uses (run.sh plan runs each plan in its own process).
+
+Usage: plan_table.py sweep-plan.json [more.json...]
 """
 import json
 import re
@@ -29,24 +34,44 @@ def budget_of(name):
     return float(m.group(1)) * GIB if m else None
 
 
-def main(path):
-    rows = json.load(open(path))
+def load(paths):
+    """Every file's rows, each marked fresh when it shares the file's first model load
+    (rows that share a load have the same load time)."""
+    rows = []
+    for path in paths:
+        try:
+            file_rows = json.load(open(path))
+        except FileNotFoundError:
+            print(f"{path}: missing (its sweep failed)", file=sys.stderr)
+            continue
+        for r in file_rows:
+            r["fresh"] = r["load_seconds"] == file_rows[0]["load_seconds"]
+        rows += file_rows
+    return rows
+
+
+def main(paths):
+    rows = load(paths)
     by_name = {r["config"]["name"]: r for r in rows}
     fmt = lambda x: "n/a" if x is None else f"{x:,.1f}"
-    print("| config | placement | budget GiB | predicted GiB | used after runs GiB | within budget "
+    gib = lambda x: "n/a" if x is None else f"{x / GIB:.3f}"
+    print("| config | placement | fresh process | budget GiB | dry run GiB | predicted peak GiB "
+          "| used after runs GiB | peak / used | within budget "
           "| prompt t/s (predicted) | decode t/s (predicted) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         c, p = r["config"], r["config"].get("predicted") or {}
         budget = sum(p["budget_bytes"]) if p.get("budget_bytes") else budget_of(c["name"])
         predicted = sum(sum(parts) for _, parts in p.get("devices", [])) or None
+        peak = (predicted + p.get("reserve_bytes", 0) * len(p["devices"])
+                if predicted else None)
         used = gpu_used(r)
         placement = (f"--n-cpu-moe {c['cpu_moe']}" if c.get("cpu_moe") is not None
                      else f"{len(c['plan_overrides'])} override(s)")
         ok = "n/a" if budget is None else ("yes" if used <= budget else "**MISS**")
-        print(f"| {c['name']} | {placement} | {fmt(budget / GIB if budget else None)} | "
-              f"{'n/a' if predicted is None else f'{predicted / GIB:.3f}'} | "
-              f"{used / GIB:.3f} | {ok} | "
+        print(f"| {c['name']} | {placement} | {'yes' if r['fresh'] else 'no'} | "
+              f"{fmt(budget / GIB if budget else None)} | {gib(predicted)} | {gib(peak)} | "
+              f"{used / GIB:.3f} | {'n/a' if peak is None else f'{peak / used:.3f}'} | {ok} | "
               f"{mean(r['rust']['prompt_tps_summary']):,.1f} ({fmt(p.get('prompt_tps'))}) | "
               f"{mean(r['rust']['decode_tps_summary']):,.1f} ({fmt(p.get('decode_tps'))}) |")
     print()
@@ -69,4 +94,4 @@ def main(path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1:])

@@ -26,7 +26,8 @@
 #   plan         the placement planner (issue 13): its GPU test on a 2-layer Qwen3 model, then on
 #                GPT-OSS-20B shapes per VRAM budget (PLAN_BUDGETS, GiB; default 4 6 8 10) the plan
 #                against the best --n-cpu-moe N that fits the same budget and against llama.cpp's
-#                own fit (common_fit_params), 512- and 4,096-token prompts, Rust loop, 2 runs;
+#                own fit (common_fit_params), 512- and 4,096-token prompts, Rust loop, 3 runs, each
+#                plan in a bench_moe process of its own;
 #                plan-table.md holds the table (after setup; about 7 min with the model written)
 #   calib        the planner's calibration rows for PRESET: --cpu-moe and --n-cpu-moe (half the layers),
 #                5 runs each, twice in turn; plan reads them (fit_calib)
@@ -189,7 +190,7 @@ fit_harness() {
 # PRESET (default gpt-oss-20b), PLAN_BUDGETS (GiB), PLAN_TEST=0 skips the GPU test, and
 # PLAN_LABEL names the sweep (plan-LABEL), so budgets can be split over calls.
 plan() {
-    local small=$work/models/qwen3-2l.gguf preset=${PRESET:-gpt-oss-20b} b configs=()
+    local small=$work/models/qwen3-2l.gguf preset=${PRESET:-gpt-oss-20b} b configs
     local model=$work/models/$preset.gguf label=plan${PLAN_LABEL:+-$PLAN_LABEL}
     if [ "${PLAN_TEST:-1}" = 1 ]; then
         [ -f "$small" ] || "$bin/synth_moe" --preset qwen3-30b-a3b --layers 2 --output "$small" \
@@ -205,17 +206,24 @@ plan() {
     # The speed model calibrated on this machine's --cpu-moe and --n-cpu-moe (half the layers)
     # rows of PRESET (calib), or GPT-OSS-20B's host-decode-a/-b rows, when measured: decode
     # fits the host constants, prompt the routing spread.
-    calib=$(calib_points)
+    # PLAN_CALIB gives the points of an earlier call ("all:TPS;N:TPS;..."), where this
+    # machine was started afresh since calib ran.
+    calib=${PLAN_CALIB:-$(calib_points)}
     [ -z "$calib" ] || echo "fit_calib=$calib" | tee -a "$out/steps.log"
+    local files=()
     for b in ${PLAN_BUDGETS:-3 4 6 8 10}; do
         log "llama.cpp's fit for $b GiB"
         LD_LIBRARY_PATH=$libs "$work/fit_harness" "$model" $(((b << 30) - (256 << 20))) 8192 2048 \
             > "$out/llfit-$preset-$b.txt" 2> "$out/llfit-$preset-$b.err" \
             || echo "fit_harness $b FAILED" | tee -a "$out/steps.log"
         grep -v '^ot ' "$out/llfit-$preset-$b.txt" | tr '\n' ' '; grep -c '^ot ' "$out/llfit-$preset-$b.txt" || true
-        configs+=("fit$b-p512:fit=${b}GiB,$common${calib:+,fit_calib=$calib}"
-            "fit$b-p4096:fit=${b}GiB,$common,prompt=4096${calib:+,fit_calib=$calib}"
-            "ncm$b-p512:ncm_fit=${b}GiB,$common" "ncm$b-p4096:ncm_fit=${b}GiB,$common,prompt=4096"
+        # The plan in a process of its own: its used memory is then what a program that loads
+        # it pays, the CUDA kernels and cuBLAS loaded on first use included (once per process,
+        # so a sweep's later models show less). Its baselines run right after it (host drift).
+        configs=("fit$b-p512:fit=${b}GiB,$common${calib:+,fit_calib=$calib}"
+            "fit$b-p4096:fit=${b}GiB,$common,prompt=4096${calib:+,fit_calib=$calib}")
+        RUNS=${RUNS:-3} sweep "$label-fit$b" -- "${configs[@]}"
+        configs=("ncm$b-p512:ncm_fit=${b}GiB,$common" "ncm$b-p4096:ncm_fit=${b}GiB,$common,prompt=4096"
             "llfit$b-p512:ot_file=$out/llfit-$preset-$b.txt,$common"
             "llfit$b-p4096:ot_file=$out/llfit-$preset-$b.txt,$common,prompt=4096")
         # PLAN_BIAS_GPU: budgets where the plan with its expert biases kept on the GPU (the
@@ -224,9 +232,10 @@ plan() {
             configs+=("bias$b-p512:fit=${b}GiB,fit_bias_gpu=1,$common${calib:+,fit_calib=$calib}"
                 "fit$b-p512-2:fit=${b}GiB,$common${calib:+,fit_calib=$calib}") ;;
         esac
+        RUNS=${RUNS:-3} sweep "$label-base$b" -- "${configs[@]}"
+        files+=("$out/sweep-$label-fit$b.json" "$out/sweep-$label-base$b.json")
     done
-    RUNS=${RUNS:-3} sweep "$label" -- "${configs[@]}"
-    python3 "$dist/plan_table.py" "$out/sweep-$label.json" | tee "$out/$label-table.md" || true
+    python3 "$dist/plan_table.py" "${files[@]}" | tee "$out/$label-table.md" || true
 }
 
 # Layers of a preset (the calibration's --n-cpu-moe row holds half of them).
@@ -285,7 +294,7 @@ plan_trades() {
 # plan decode slower (its layers) or does the host drift between rows?
 gap() {
     local b=${GAP_BUDGET:-10} common=example=1,ctx=8192,gen=64 calib turn configs=()
-    calib=$(calib_points)
+    calib=${PLAN_CALIB:-$(calib_points)}
     cat /sys/kernel/mm/transparent_hugepage/enabled /sys/kernel/mm/transparent_hugepage/defrag \
         > "$out/gap-thp.txt" 2>&1 || true
     ( while sleep 2; do

@@ -186,8 +186,10 @@ pub const UBATCH_CHOICES: [u32; 4] = [512, 2048, 4096, 8192];
 
 /// VRAM kept free of llama.cpp's buffers on every GPU by default: its
 /// accounting covers weights, KV cache and compute buffers, but the CUDA
-/// backend's memory pool grows while computing (0.07–0.14 GiB over the
-/// buffers on GPT-OSS-20B, docs/BENCHMARKS.md), and the budget is for the peak.
+/// backend's memory pool grows while computing and the kernels it loads on
+/// first use take memory too (0.17–0.23 GiB over the buffers in a fresh
+/// process on the H200, GPT-OSS-20B and Qwen3-30B-A3B shapes, ubatch 2048;
+/// docs/BENCHMARKS.md), and the budget is for the peak.
 pub const DEFAULT_RESERVE: u64 = 256 << 20;
 
 /// The context length planned when the caller leaves it unset (capped at
@@ -249,7 +251,9 @@ impl Planner {
     }
 
     /// VRAM per GPU kept out of the plan for what llama.cpp's accounting
-    /// does not see (the backend's memory pool): [`DEFAULT_RESERVE`].
+    /// does not see (the backend's memory pool and the kernels it loads):
+    /// [`DEFAULT_RESERVE`]. It is part of the predicted peak,
+    /// [`PlannedDevice::peak`].
     pub fn reserve(mut self, bytes: u64) -> Self {
         self.reserve = bytes;
         self
@@ -466,24 +470,26 @@ impl Planner {
                 name: name.clone(),
                 budget,
                 bytes,
+                reserve: self.reserve,
             })
             .collect();
         for d in &devices {
             reasons.push(format!(
-                "{}: {} of {} budget by llama.cpp's dry run (weights {}, KV {}, compute {})",
+                "{}: peak {} of {} budget: llama.cpp's dry run {} (weights {}, KV {}, compute {}) \
+                 and {} for the backend's memory pool and kernels",
                 d.name,
-                gib(d.bytes.total()),
+                gib(d.peak()),
                 gib(d.budget),
+                gib(d.bytes.total()),
                 gib(d.bytes.weights),
                 gib(d.bytes.kv),
-                gib(d.bytes.compute)
+                gib(d.bytes.compute),
+                gib(d.reserve)
             ));
         }
         reasons.push(format!(
-            "llama.cpp's no_alloc dry runs for this shape: {}; {} per GPU kept free for the \
-             backend's memory pool",
-            outcome.probes,
-            gib(self.reserve)
+            "llama.cpp's no_alloc dry runs for this shape: {}",
+            outcome.probes
         ));
         let planner_ubatch = self.chooses_ubatch(ctx_params);
         Ok(Plan {

@@ -14,6 +14,23 @@ pub struct PlannedDevice {
     pub budget: u64,
     /// Predicted bytes: weights, KV cache, compute buffers.
     pub bytes: DeviceBytes,
+    /// What the plan keeps free beside [`PlannedDevice::bytes`] for the
+    /// memory llama.cpp's accounting does not see ([`Planner::reserve`]).
+    ///
+    /// [`Planner::reserve`]: super::Planner::reserve
+    pub reserve: u64,
+}
+
+impl PlannedDevice {
+    /// The predicted peak use of a process that loads the plan: the dry
+    /// run's buffers plus the reserve. The CUDA backend's memory pool grows
+    /// while computing and the kernels and cuBLAS it loads on first use take
+    /// memory too; on the H200 the two came to 0.17–0.23 GiB over the
+    /// buffers in a fresh process (docs/BENCHMARKS.md), which the default
+    /// reserve covers.
+    pub fn peak(&self) -> u64 {
+        self.bytes.total().saturating_add(self.reserve)
+    }
 }
 
 /// The planner's answer. Apply it with [`LlamaModelParams::with_plan`] and

@@ -610,12 +610,16 @@ fn the_reserve_stays_free_and_counts_in_the_minimum() {
     let plan = plan_with(&planner, &layout, &setup, &[8 * GIB], &ctx)
         .0
         .unwrap();
-    assert!(plan.devices[0].bytes.total() <= 8 * GIB - DEFAULT_RESERVE);
+    let device = &plan.devices[0];
+    assert!(device.bytes.total() <= 8 * GIB - DEFAULT_RESERVE);
     assert_eq!(
-        plan.devices[0].budget,
+        device.budget,
         8 * GIB,
         "the plan reports the caller's budget"
     );
+    assert_eq!(device.reserve, DEFAULT_RESERVE);
+    assert_eq!(device.peak(), device.bytes.total() + DEFAULT_RESERVE);
+    assert!(device.peak() <= device.budget, "{plan}");
     let Err(PlanError::BudgetTooSmall { shortfalls, .. }) =
         plan_with(&planner, &layout, &setup, &[GIB], &ctx).0
     else {
