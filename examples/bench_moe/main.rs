@@ -12,10 +12,14 @@
 //! emit it), alternating the Rust loop (safe `llama_cpp` API) and the C loop
 //! (`benches/c/reference_loop.c`, plain llama.h) on the same context, each
 //! going first in every other pair.
+//! With `--interleave`, every configuration is loaded first and their Rust
+//! runs take turns, so that host drift (the H200 host's decode speed moved
+//! by 10% within minutes) hits all of them alike.
 //! Every number is measured with monotonic timestamps.
 
 mod config;
 mod fit;
+mod interleave;
 
 use anyhow::{bail, Context as _, Result};
 use clap::Parser;
@@ -77,6 +81,13 @@ struct Args {
     /// Write the results here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Load every configuration at once and take their Rust runs in turns
+    /// (run i of each before run i+1 of any; the first of a turn rotates),
+    /// for comparisons that host drift would otherwise decide. Needs
+    /// --no-c; memory is measured per load and context with the others in
+    /// memory, not after the runs (the backends' pools are then shared).
+    #[arg(long)]
+    interleave: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -104,8 +115,9 @@ struct ConfigResult {
     load_seconds: f64,
     buffers: Vec<Buffer>,
     device_used_bytes: Vec<(String, i64)>,
-    /// After the runs, including the backends' compute-time allocations.
-    device_used_after_runs: Vec<(String, i64)>,
+    /// After the runs, including the backends' compute-time allocations
+    /// (`None` with `--interleave`, where the configurations share them).
+    device_used_after_runs: Option<Vec<(String, i64)>>,
     rss_after_load: u64,
     /// Since this configuration's model was loaded (configurations sharing a model share it).
     rss_peak: u64,
@@ -152,6 +164,9 @@ extern "C" {
 fn main() -> Result<()> {
     let args = Args::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    if args.interleave && !args.no_c {
+        bail!("--interleave takes the Rust loop only: add --no-c");
+    }
     let backend = LlamaBackend::init()?;
     let default_threads = args.threads.unwrap_or_else(physical_cores);
     let mut configs = Vec::new();
@@ -163,6 +178,16 @@ fn main() -> Result<()> {
             Ok(()) => configs.push(config),
             Err(err) => println!("\n## {}: skipped: {err:#}", config.name),
         }
+    }
+    if args.interleave {
+        let results = interleave::run(&backend, &args, configs)?;
+        for result in &results {
+            print_result(result);
+        }
+        if let Some(path) = &args.json {
+            std::fs::write(path, serde_json::to_string_pretty(&results)?)?;
+        }
+        return Ok(());
     }
     let mut results = Vec::new();
     let mut loaded: Option<LoadedModel> = None;
@@ -238,17 +263,7 @@ fn run_config(
     } = loaded;
     let mut ctx = model.new_context(backend, context_params(&config))?;
     let free_after = DeviceFreeMemory::read_all();
-    let buffers = ctx
-        .memory_breakdown()?
-        .into_iter()
-        .map(|b| Buffer {
-            buffer_type: b.buffer_type,
-            device: b.device,
-            weights: b.model,
-            kv: b.context,
-            compute: b.compute,
-        })
-        .collect();
+    let buffers = buffers(&ctx)?;
     let device_used_bytes = DeviceFreeMemory::used_between(free_before, &free_after);
 
     let prompt = bench_prompt(model.n_vocab(), config.prompt);
@@ -311,12 +326,27 @@ fn run_config(
         load_seconds: *load_seconds,
         buffers,
         device_used_bytes,
-        device_used_after_runs,
+        device_used_after_runs: Some(device_used_after_runs),
         rss_after_load: *rss_after_load,
         rss_peak: ProcessMemory::read().peak_rss,
         rust,
         c,
     })
+}
+
+/// llama.cpp's buffers of a context and its model, per buffer type.
+fn buffers(ctx: &LlamaContext<'_>) -> Result<Vec<Buffer>> {
+    Ok(ctx
+        .memory_breakdown()?
+        .into_iter()
+        .map(|b| Buffer {
+            buffer_type: b.buffer_type,
+            device: b.device,
+            weights: b.model,
+            kv: b.context,
+            compute: b.compute,
+        })
+        .collect())
 }
 
 /// The Rust loop: the same steps as reference_run in C, through the safe API.
@@ -478,13 +508,15 @@ fn print_result(r: &ConfigResult) {
             gib(b.compute)
         );
     }
-    for ((name, used), (_, after_runs)) in r.device_used_bytes.iter().zip(&r.device_used_after_runs)
-    {
-        let gib = |bytes: i64| bytes as f64 / (1u64 << 30) as f64;
+    let gib_signed = |bytes: i64| bytes as f64 / (1u64 << 30) as f64;
+    for (i, (name, used)) in r.device_used_bytes.iter().enumerate() {
+        let after = match &r.device_used_after_runs {
+            Some(after) => format!("{:.3} GiB after the runs", gib_signed(after[i].1)),
+            None => "not measured after the runs".into(),
+        };
         println!(
-            "  device {name}: {:.3} GiB used by load + context, {:.3} GiB after the runs",
-            gib(*used),
-            gib(*after_runs)
+            "  device {name}: {:.3} GiB used by load + context, {after}",
+            gib_signed(*used)
         );
     }
     if let Some(p) = &c.predicted {
