@@ -42,7 +42,7 @@ tar -C llama-cpp-sys -cJf "$out/llama-common.tar.xz" \
 tar -C "$out" -cJf "$out/bin.tar.xz" bin && rm -rf "$out/bin"
 cp benches/c/expert_gemv.c "$out/"
 cp scripts/gpu/run.sh scripts/gpu/h2d_bandwidth.cu scripts/gpu/tilecfg.cpp \
-    scripts/gpu/plan_table.py scripts/gpu/fit_harness.cpp "$out/"
+    scripts/gpu/plan_table.py scripts/gpu/paired.py scripts/gpu/fit_harness.cpp "$out/"
 
 # The dense test model does not fit one transfer (64 MiB): two halves.
 mkdir -p dist/gpu-model-a dist/gpu-model-b

@@ -31,8 +31,9 @@
 #                plan-table.md holds the table (after setup; about 7 min with the model written)
 #   calib        the planner's calibration rows for PRESET: --cpu-moe and --n-cpu-moe (half the layers),
 #                5 runs each, twice in turn; plan reads them (fit_calib)
-#   gap          a plan and the --n-cpu-moe N of the same bytes in turns (GAP_BUDGET GiB, default 10), with
-#                the process's transparent huge pages sampled: placement or host drift?
+#   gap          at GAP_BUDGET GiB (default 10) for PRESET, the plan, the best --n-cpu-moe N and llama.cpp's
+#                fit, 512- and 4,096-token prompts, all loaded at once and run in turns (bench_moe
+#                --interleave, RUNS default 8): paired ratios per run (paired.py), free of host drift
 #   plan-trades  the planner's ubatch choice and expert biases on the host, at 8 GiB (~2 min)
 #   host-decode-a, host-decode-b  issue 15: GPT-OSS-20B --cpu-moe decode (example defaults, 5 runs) per thread count,
 #                thread-pool setting (poll, priority, CPU mask), host buffer type (pinned vs CPU repack
@@ -165,6 +166,7 @@ sweep() {
     local args=()
     for c in "$@"; do args+=(--config "$c"); done
     [ "${WITH_C:-0}" = 1 ] || args+=(--no-c)
+    [ "${INTERLEAVE:-0}" = 0 ] || args+=(--interleave)
     log "sweep $label: ${envs[*]} $*"
     env LD_LIBRARY_PATH="$(lib_path)" RUST_LOG=info "${envs[@]}" "$bin/bench_moe" --model "$model" --runs "${RUNS:-3}" \
         --json "$out/sweep-$label.json" "${args[@]}" > "$out/sweep-$label.txt" 2> "$out/sweep-$label.err" \
@@ -187,6 +189,18 @@ fit_harness() {
         -L"$libs" -lllama -lggml -lggml-base -Wl,-rpath,"$libs"
 }
 
+# llama.cpp's fit of PRESET's model for B GiB (less the planner's reserve), as "ot" and
+# "n_gpu_layers" lines in $out/llfit-PRESET-B.txt for bench_moe's ot_file=: llfit PRESET B
+llfit() {
+    local preset=$1 b=$2
+    fit_harness
+    log "llama.cpp's fit for $b GiB"
+    LD_LIBRARY_PATH=$libs "$work/fit_harness" "$work/models/$preset.gguf" $(((b << 30) - (256 << 20))) 8192 2048 \
+        > "$out/llfit-$preset-$b.txt" 2> "$out/llfit-$preset-$b.err" \
+        || echo "fit_harness $b FAILED" | tee -a "$out/steps.log"
+    grep -v '^ot ' "$out/llfit-$preset-$b.txt" | tr '\n' ' '; grep -c '^ot ' "$out/llfit-$preset-$b.txt" || true
+}
+
 # PRESET (default gpt-oss-20b), PLAN_BUDGETS (GiB), PLAN_TEST=0 skips the GPU test, and
 # PLAN_LABEL names the sweep (plan-LABEL), so budgets can be split over calls.
 plan() {
@@ -201,7 +215,6 @@ plan() {
         tail -n 3 "$out/test-planner.txt"
     fi
     synth "$preset" "$model"
-    fit_harness
     local common=example=1,ctx=8192,gen=64 calib=
     # The speed model calibrated on this machine's --cpu-moe and --n-cpu-moe (half the layers)
     # rows of PRESET (calib), or GPT-OSS-20B's host-decode-a/-b rows, when measured: decode
@@ -212,11 +225,7 @@ plan() {
     [ -z "$calib" ] || echo "fit_calib=$calib" | tee -a "$out/steps.log"
     local files=()
     for b in ${PLAN_BUDGETS:-3 4 6 8 10}; do
-        log "llama.cpp's fit for $b GiB"
-        LD_LIBRARY_PATH=$libs "$work/fit_harness" "$model" $(((b << 30) - (256 << 20))) 8192 2048 \
-            > "$out/llfit-$preset-$b.txt" 2> "$out/llfit-$preset-$b.err" \
-            || echo "fit_harness $b FAILED" | tee -a "$out/steps.log"
-        grep -v '^ot ' "$out/llfit-$preset-$b.txt" | tr '\n' ' '; grep -c '^ot ' "$out/llfit-$preset-$b.txt" || true
+        llfit "$preset" "$b"
         # The plan in a process of its own: its used memory is then what a program that loads
         # it pays, the CUDA kernels and cuBLAS loaded on first use included (once per process,
         # so a sweep's later models show less). Its baselines run right after it (host drift).
@@ -293,20 +302,18 @@ plan_trades() {
 # default 10; 5 runs each), with the process's transparent huge pages sampled every 2 s: does the
 # plan decode slower (its layers) or does the host drift between rows?
 gap() {
-    local b=${GAP_BUDGET:-10} common=example=1,ctx=8192,gen=64 calib turn configs=()
+    local b=${GAP_BUDGET:-10} preset=${PRESET:-gpt-oss-20b} calib p configs=()
+    local common=example=1,ctx=8192,gen=64
     calib=${PLAN_CALIB:-$(calib_points)}
-    cat /sys/kernel/mm/transparent_hugepage/enabled /sys/kernel/mm/transparent_hugepage/defrag \
-        > "$out/gap-thp.txt" 2>&1 || true
-    ( while sleep 2; do
-          pid=$(pgrep -x bench_moe | head -n 1) || continue
-          echo "$(date +%T) $(grep -E 'AnonHugePages|Rss' /proc/$pid/smaps_rollup 2>/dev/null | tr -s ' ' | tr '\n' ' ')"
-      done >> "$out/gap-thp.txt" ) &
-    local sampler=$!
-    for turn in "" -2 -3; do
-        configs+=("fit$b$turn:fit=${b}GiB,$common${calib:+,fit_calib=$calib}" "ncm$b$turn:ncm_fit=${b}GiB,$common")
+    synth "$preset" "$work/models/$preset.gguf"
+    llfit "$preset" "$b"
+    for p in 512 4096; do
+        configs+=("fit$b-p$p:fit=${b}GiB,$common,prompt=$p${calib:+,fit_calib=$calib}"
+            "ncm$b-p$p:ncm_fit=${b}GiB,$common,prompt=$p"
+            "llfit$b-p$p:ot_file=$out/llfit-$preset-$b.txt,$common,prompt=$p")
     done
-    RUNS=${RUNS:-5} sweep "gap$b" -- "${configs[@]}"
-    kill $sampler 2>/dev/null || true
+    INTERLEAVE=1 RUNS=${RUNS:-8} sweep "gap$b" -- "${configs[@]}"
+    python3 "$dist/paired.py" "$out/sweep-gap$b.json" | tee "$out/gap$b-table.md" || true
 }
 
 cpu_builds() {
