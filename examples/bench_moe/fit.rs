@@ -4,7 +4,7 @@
 use super::config::{context_params, Config, Predicted};
 use super::Args;
 use anyhow::{bail, Context as _, Result};
-use llama_cpp::planner::{Budget, DeviceBytes, ExpertBiases, Planner, Workload, DEFAULT_RESERVE};
+use llama_cpp::planner::{Budget, DeviceBytes, ExpertBiases, Planner, Workload};
 use llama_cpp::{LlamaContextParams, LlamaModelParams, LoadMode};
 use llama_cpp_rs_moe::model_params::{model_params, CpuMoe};
 use llama_cpp_rs_moe::planning::{
@@ -116,13 +116,15 @@ pub(crate) fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
             .and_then(|v| v.as_u64())
             .unwrap_or(0) as usize;
         let ctx_params = context_params(config);
+        // The planner's reserve for this configuration's ubatches.
+        let reserve = planner.reserve_for(ctx_params.n_ubatch().min(ctx_params.n_batch()));
         let found = best_n_cpu_moe(
             &planner,
             &base,
             &ctx_params,
             n_layer,
             &budget_bytes,
-            DEFAULT_RESERVE,
+            reserve,
         )?;
         let Some((n, bytes)) = found else {
             bail!("{}: no --n-cpu-moe N fits {text}", config.name);
@@ -139,7 +141,7 @@ pub(crate) fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
                 .filter(|(d, _)| d != "CPU")
                 .map(|(d, b)| (d, parts(b)))
                 .collect(),
-            reserve_bytes: DEFAULT_RESERVE,
+            reserve_bytes: reserve,
             prompt_tps: None,
             decode_tps: None,
             reasons: vec![format!(

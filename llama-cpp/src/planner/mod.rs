@@ -177,6 +177,9 @@ pub struct Planner {
     ubatch_choices: Vec<u32>,
     default_n_ctx: u32,
     reserve: u64,
+    /// Whether the reserve grows with ubatches past [`RESERVE_UBATCH`]
+    /// (the default's), or is the caller's fixed figure.
+    reserve_grows: bool,
 }
 
 /// The ubatch sizes tried when the caller leaves `n_ubatch` unset: with host
@@ -191,6 +194,16 @@ pub const UBATCH_CHOICES: [u32; 4] = [512, 2048, 4096, 8192];
 /// process on the H200, GPT-OSS-20B and Qwen3-30B-A3B shapes, ubatch 2048;
 /// docs/BENCHMARKS.md), and the budget is for the peak.
 pub const DEFAULT_RESERVE: u64 = 256 << 20;
+
+/// The ubatch the default reserve was measured at: up to it the reserve is
+/// [`DEFAULT_RESERVE`], past it [`RESERVE_PER_UBATCH_TOKEN`] more per token.
+pub const RESERVE_UBATCH: u32 = 2048;
+
+/// The default reserve's growth per ubatch token past [`RESERVE_UBATCH`]:
+/// the memory over the buffers grew by 14–17 KiB per token from 512- to
+/// 2,048-token ubatches on the H200 (both models, docs/BENCHMARKS.md), and
+/// is taken at about twice that where nothing was measured.
+pub const RESERVE_PER_UBATCH_TOKEN: u64 = 32 << 10;
 
 /// The context length planned when the caller leaves it unset (capped at
 /// the training length): room for a long prompt and its answer. The training
@@ -211,6 +224,7 @@ impl Planner {
             ubatch_choices: UBATCH_CHOICES.to_vec(),
             default_n_ctx: DEFAULT_N_CTX,
             reserve: DEFAULT_RESERVE,
+            reserve_grows: true,
         }
     }
 
@@ -251,12 +265,35 @@ impl Planner {
     }
 
     /// VRAM per GPU kept out of the plan for what llama.cpp's accounting
-    /// does not see (the backend's memory pool and the kernels it loads):
-    /// [`DEFAULT_RESERVE`]. It is part of the predicted peak,
-    /// [`PlannedDevice::peak`].
+    /// does not see (the backend's memory pool and the kernels it loads),
+    /// `bytes` whatever the ubatch. By default [`DEFAULT_RESERVE`], growing
+    /// past [`RESERVE_UBATCH`] ([`Planner::reserve_for`]). It is part of the
+    /// predicted peak, [`PlannedDevice::peak`].
     pub fn reserve(mut self, bytes: u64) -> Self {
         self.reserve = bytes;
+        self.reserve_grows = false;
         self
+    }
+
+    /// The reserve per GPU for ubatches of `n_ubatch` tokens: the CUDA
+    /// pool holds per-token temporaries of the largest ubatch.
+    ///
+    /// ```
+    /// use llama_cpp_moe::planner::{Planner, DEFAULT_RESERVE, RESERVE_PER_UBATCH_TOKEN};
+    ///
+    /// let planner = Planner::new("model.gguf");
+    /// assert_eq!(planner.reserve_for(512), DEFAULT_RESERVE);
+    /// assert_eq!(planner.reserve_for(2048), DEFAULT_RESERVE);
+    /// assert_eq!(planner.reserve_for(8192), DEFAULT_RESERVE + 6144 * RESERVE_PER_UBATCH_TOKEN);
+    /// assert_eq!(planner.reserve(1 << 30).reserve_for(8192), 1 << 30);
+    /// ```
+    pub fn reserve_for(&self, n_ubatch: u32) -> u64 {
+        if !self.reserve_grows {
+            return self.reserve;
+        }
+        let past = u64::from(n_ubatch.saturating_sub(RESERVE_UBATCH));
+        self.reserve
+            .saturating_add(past.saturating_mul(RESERVE_PER_UBATCH_TOKEN))
     }
 
     /// The context length to plan when the caller leaves `n_ctx` unset.
@@ -339,13 +376,14 @@ impl Planner {
         probe: &mut dyn MemoryProbe,
     ) -> Result<Plan, PlanError> {
         let biases_follow = self.expert_biases == ExpertBiases::FollowMatrices;
-        // The search sees each budget less the reserve; errors and the plan
-        // report the caller's budgets.
-        let problem = Problem {
-            units: setup.units(layout, biases_follow),
+        let units = setup.units(layout, biases_follow);
+        // The search sees each budget less the shape's reserve; errors and
+        // the plan report the caller's budgets.
+        let problem_for = |(_, _, n_ubatch): (u32, u32, u32)| Problem {
+            units: units.clone(),
             budgets: budgets
                 .iter()
-                .map(|b| b.saturating_sub(self.reserve))
+                .map(|b| b.saturating_sub(self.reserve_for(n_ubatch)))
                 .collect(),
             n_gpu_layers: None,
         };
@@ -357,8 +395,9 @@ impl Planner {
         let mut placed: Vec<(Outcome, Option<Setup>, Problem)> = Vec::new();
         let mut too_small = None;
         for &shape in &shapes {
+            let problem = problem_for(shape);
             match search::search(&problem, probe, shape) {
-                Ok(outcome) => placed.push((outcome, None, problem.clone())),
+                Ok(outcome) => placed.push((outcome, None, problem)),
                 // The first (smallest) shape's minimum is the one to name.
                 Err(e @ PlanError::BudgetTooSmall { .. }) => _ = too_small.get_or_insert(e),
                 Err(other) => return Err(other),
@@ -367,11 +406,11 @@ impl Planner {
         let experts_minimum = too_small.take();
         if placed.is_empty() && setup.n_gpu_layers_unset() {
             for &shape in &shapes {
-                let budgets = &problem.budgets;
+                let budgets = problem_for(shape).budgets;
                 match layers::lower_n_gpu_layers(
                     layout,
                     setup,
-                    budgets,
+                    &budgets,
                     biases_follow,
                     probe,
                     shape,
@@ -470,7 +509,7 @@ impl Planner {
                 name: name.clone(),
                 budget,
                 bytes,
-                reserve: self.reserve,
+                reserve: self.reserve_for(n_ubatch),
             })
             .collect();
         for d in &devices {
@@ -527,7 +566,7 @@ impl Planner {
         for s in &mut shortfalls {
             s.device = names.get(s.gpu).cloned().unwrap_or_default();
             s.budget = budgets.get(s.gpu).copied().unwrap_or(s.budget);
-            s.minimum = s.minimum.saturating_add(self.reserve);
+            s.minimum = s.minimum.saturating_add(self.reserve_for(n_ubatch));
         }
         PlanError::BudgetTooSmall {
             n_ctx,

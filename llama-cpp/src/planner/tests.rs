@@ -365,6 +365,36 @@ fn the_ubatch_follows_the_workload_within_the_budget() {
 }
 
 #[test]
+fn the_default_reserve_grows_with_the_ubatch_it_plans() {
+    let layout = gpt_oss(24);
+    let setup = one_gpu(&layout);
+    let ctx = LlamaContextParams::default().with_n_ctx(NonZeroU32::new(16384));
+    let workload = Workload {
+        prompt_tokens: 16384,
+        generated_tokens: 16,
+    };
+    let planner = Planner::new("m").workload(workload);
+    let plan = plan_with(&planner, &layout, &setup, &[7 * GIB], &ctx)
+        .0
+        .unwrap();
+    let n_ubatch = plan.n_ubatch.unwrap();
+    assert!(
+        n_ubatch > RESERVE_UBATCH,
+        "long prompts take a large ubatch: {plan}"
+    );
+    let device = &plan.devices[0];
+    let grown = DEFAULT_RESERVE + u64::from(n_ubatch - RESERVE_UBATCH) * RESERVE_PER_UBATCH_TOKEN;
+    assert_eq!(device.reserve, grown);
+    assert!(device.bytes.total() + grown <= 7 * GIB, "{plan}");
+    // A fixed reserve is the caller's figure at every ubatch.
+    let fixed = planner.reserve(DEFAULT_RESERVE);
+    let plan = plan_with(&fixed, &layout, &setup, &[7 * GIB], &ctx)
+        .0
+        .unwrap();
+    assert_eq!(plan.devices[0].reserve, DEFAULT_RESERVE);
+}
+
+#[test]
 fn an_unset_context_length_is_chosen_and_a_set_one_kept() {
     let layout = gpt_oss(4);
     let setup = one_gpu(&layout);
