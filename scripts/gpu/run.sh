@@ -34,7 +34,8 @@
 #   gap          at GAP_BUDGET GiB (default 10) for PRESET, the plan, the best --n-cpu-moe N and llama.cpp's
 #                fit, 512- and 4,096-token prompts, all loaded at once and run in turns (bench_moe
 #                --interleave, RUNS default 8): paired ratios per run (paired.py), free of host drift
-#   plan-trades  the planner's ubatch choice and expert biases on the host, at 8 GiB (~2 min)
+#   plan-trades  the planner's own ubatch choice (fit_ubatch) at 8 GiB on 4,096- and 16,384-token prompts,
+#                each in a process of its own: does the reserve, grown past 2,048-token ubatches, hold?
 #   host-decode-a, host-decode-b  issue 15: GPT-OSS-20B --cpu-moe decode (example defaults, 5 runs) per thread count,
 #                thread-pool setting (poll, priority, CPU mask), host buffer type (pinned vs CPU repack
 #                vs plain), expert biases on the GPU, GGML_CUDA_GRAPH_OPT; --n-cpu-moe 12 beside
@@ -290,17 +291,17 @@ PY
 # on the GPU (ik_llama.cpp #829/#841) against with their matrices (the default), each next to
 # the plain plan.
 plan_trades() {
-    local common=example=1,ctx=8192,gen=64
-    RUNS=${RUNS:-2} sweep plan-trades -- "fit8-p4096:fit=8GiB,$common,prompt=4096" \
-        "ub8-p4096:fit=8GiB,fit_ubatch=1,$common,prompt=4096" \
-        "fit8-p512:fit=8GiB,$common" "bias8-p512:fit=8GiB,fit_bias_gpu=1,$common" \
-        "bias8-p4096:fit=8GiB,fit_bias_gpu=1,$common,prompt=4096"
-    python3 "$dist/plan_table.py" "$out/sweep-plan-trades.json" | tee "$out/plan-trades.md" || true
+    local p files=()
+    for p in 4096 16384; do
+        RUNS=${RUNS:-2} sweep "plan-trades-$p" -- \
+            "ub8-p$p:fit=8GiB,fit_ubatch=1,example=1,ctx=$((p + 1024)),gen=64,prompt=$p"
+        files+=("$out/sweep-plan-trades-$p.json")
+    done
+    python3 "$dist/plan_table.py" "${files[@]}" | tee "$out/plan-trades.md" || true
 }
 
-# A plan and the --n-cpu-moe N of the same bytes, in turns within one process (GAP_BUDGET GiB,
-# default 10; 5 runs each), with the process's transparent huge pages sampled every 2 s: does the
-# plan decode slower (its layers) or does the host drift between rows?
+# The plan, the best --n-cpu-moe N and llama.cpp's fit at one budget (GAP_BUDGET GiB, default 10),
+# all loaded at once, their runs in turns: run-by-run ratios, free of the host's drift.
 gap() {
     local b=${GAP_BUDGET:-10} preset=${PRESET:-gpt-oss-20b} calib p configs=()
     local common=example=1,ctx=8192,gen=64
