@@ -33,7 +33,8 @@
 #                5 runs each, twice in turn; plan reads them (fit_calib)
 #   gap          at GAP_BUDGET GiB (default 10) for PRESET, the plan, the best --n-cpu-moe N and llama.cpp's
 #                fit, 512- and 4,096-token prompts, all loaded at once and run in turns (bench_moe
-#                --interleave, RUNS default 8): paired ratios per run (paired.py), free of host drift
+#                --interleave, RUNS default 8): paired ratios per run (paired.py), free of host drift,
+#                and calib's two rows in the same turns
 #   plan-trades  the planner's own ubatch choice (fit_ubatch) at 8 GiB on 4,096- and 16,384-token prompts,
 #                each in a process of its own: does the reserve, grown past 2,048-token ubatches, hold?
 #   host-decode-a, host-decode-b  issue 15: GPT-OSS-20B --cpu-moe decode (example defaults, 5 runs) per thread count,
@@ -260,14 +261,14 @@ calib() {
         "base-2:moe=all,$ex" "ncm$half-2:moe=$half,$ex"
 }
 
-# "all:TPS;N:TPS;all@P:TPS;N@P:TPS" for PRESET from calib's rows (both turns pooled), or for
+# "all:TPS;N:TPS;all@P:TPS;N@P:TPS" for PRESET from calib's rows (or the rows base and ncmN of FILE) (both turns pooled), or for
 # GPT-OSS-20B from the host-decode rows base (--cpu-moe) and ncm12: mean Rust decode t/s, then
 # mean Rust prompt t/s on their P-token prompts (the planner fits its routing spread to those,
 # in the fit configs' ubatches: example defaults, as the rows were measured).
 calib_points() {
     local preset=${PRESET:-gpt-oss-20b} hd=()
     [ "$preset" != gpt-oss-20b ] || hd=("$out/sweep-hd-threads.json" "$out/sweep-hd-ncm12.json")
-    python3 - "$out/sweep-calib-$preset.json" "${hd[@]}" <<'PY' 2>/dev/null || true
+    python3 - "${1:-$out/sweep-calib-$preset.json}" "${hd[@]}" <<'PY' 2>/dev/null || true
 import json, os, re, sys
 calib, *hd = sys.argv[1:]
 paths = [calib] if os.path.exists(calib) else [p for p in hd if os.path.exists(p)]
@@ -287,9 +288,8 @@ if decode.get("all") and len(decode) == 2 and all(decode.values()):
 PY
 }
 
-# The planner's own trades at 8 GiB: the ubatch it picks for a long prompt, and expert biases
-# on the GPU (ik_llama.cpp #829/#841) against with their matrices (the default), each next to
-# the plain plan.
+# The planner's own ubatch choice at 8 GiB for long prompts, each in a process of its own (the
+# reserve grows past 2,048-token ubatches: does it hold the peak?).
 plan_trades() {
     local p files=()
     for p in 4096 16384; do
@@ -301,11 +301,14 @@ plan_trades() {
 }
 
 # The plan, the best --n-cpu-moe N and llama.cpp's fit at one budget (GAP_BUDGET GiB, default 10),
-# all loaded at once, their runs in turns: run-by-run ratios, free of the host's drift.
+# all loaded at once, their runs in turns: run-by-run ratios, free of the host's drift. calib's two
+# rows run in the same turns: the calibration of the same minutes, to re-predict with
+# (moe_offload --calib POINTS --dry-run).
 gap() {
-    local b=${GAP_BUDGET:-10} preset=${PRESET:-gpt-oss-20b} calib p configs=()
+    local b=${GAP_BUDGET:-10} preset=${PRESET:-gpt-oss-20b} calib p configs=() half
     local common=example=1,ctx=8192,gen=64
     calib=${PLAN_CALIB:-$(calib_points)}
+    half=$(($(preset_layers "$preset") / 2))
     synth "$preset" "$work/models/$preset.gguf"
     llfit "$preset" "$b"
     for p in 512 4096; do
@@ -313,8 +316,11 @@ gap() {
             "ncm$b-p$p:ncm_fit=${b}GiB,$common,prompt=$p"
             "llfit$b-p$p:ot_file=$out/llfit-$preset-$b.txt,$common,prompt=$p")
     done
+    configs+=("base:moe=all,example=1,gen=64" "ncm$half:moe=$half,example=1,gen=64")
     INTERLEAVE=1 RUNS=${RUNS:-8} sweep "gap$b" -- "${configs[@]}"
-    python3 "$dist/paired.py" "$out/sweep-gap$b.json" | tee "$out/gap$b-table.md" || true
+    { python3 "$dist/paired.py" "$out/sweep-gap$b.json"
+      echo; echo "calibration in the same turns: $(calib_points "$out/sweep-gap$b.json")"
+    } | tee "$out/gap$b-table.md" || true
 }
 
 cpu_builds() {
