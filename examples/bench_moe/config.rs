@@ -3,6 +3,7 @@
 
 use super::Args;
 use anyhow::{bail, Context as _, Result};
+use llama_cpp::planner::HostExperts;
 use llama_cpp::{
     CpuThreadPool, FlashAttention, LlamaContextParams, ThreadPoolSettings, ThreadPriority,
 };
@@ -136,6 +137,10 @@ pub(crate) struct Config {
     pub(crate) plan_overrides: Vec<(String, String)>,
     /// What the planner or the dry run predicted, next to what is measured.
     pub(crate) predicted: Option<Predicted>,
+    /// The plan's host experts and ubatch (`fit` rows whose plan kept every
+    /// layer on the GPU), to re-predict with a later calibration.
+    #[serde(skip)]
+    pub(crate) planned: Option<(HostExperts, u32)>,
 }
 
 /// Predictions made before loading, to set against the measurements.
@@ -151,6 +156,20 @@ pub(crate) struct Predicted {
     pub(crate) prompt_tps: Option<f64>,
     pub(crate) decode_tps: Option<f64>,
     pub(crate) reasons: Vec<String>,
+    /// The plan's speed with the planner calibrated on the `--cpu-moe` and
+    /// `--n-cpu-moe N` rows of the same turns (`--interleave`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) repredicted: Option<Repredicted>,
+}
+
+/// A plan's speed predicted again after its runs, with constants calibrated
+/// in the same minutes.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Repredicted {
+    /// The calibration points, as `fit_calib=` takes them.
+    pub(crate) calibration: String,
+    pub(crate) prompt_tps: f64,
+    pub(crate) decode_tps: f64,
 }
 
 impl Config {
@@ -208,6 +227,7 @@ pub(crate) fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Conf
         ot_file: None,
         plan_overrides: Vec::new(),
         predicted: None,
+        planned: None,
     };
     for pair in rest.split(',').filter(|p| !p.is_empty()) {
         let (key, value) = pair

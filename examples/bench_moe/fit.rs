@@ -4,7 +4,7 @@
 use super::config::{context_params, Config, Predicted};
 use super::Args;
 use anyhow::{bail, Context as _, Result};
-use llama_cpp::planner::{Budget, DeviceBytes, ExpertBiases, Planner, Workload};
+use llama_cpp::planner::{Budget, DeviceBytes, ExpertBiases, HostExperts, Planner, Workload};
 use llama_cpp::{LlamaContextParams, LlamaModelParams, LoadMode};
 use llama_cpp_rs_moe::model_params::{model_params, CpuMoe};
 use llama_cpp_rs_moe::planning::{
@@ -78,6 +78,11 @@ pub(crate) fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
         if let (Some(batch), Some(ubatch)) = (plan.n_batch, plan.n_ubatch) {
             (config.batch, config.ubatch) = (batch, ubatch);
         }
+        // With n_gpu_layers lowered, the first layers ran on the CPU whole,
+        // which a re-prediction from host experts alone does not count; with
+        // no GPU there is nothing to re-predict.
+        config.planned = (plan.n_gpu_layers.is_none() && !plan.devices.is_empty())
+            .then(|| (HostExperts::of_plan(&plan), plan.shape.2));
         config.predicted = Some(Predicted {
             budget_bytes,
             devices: plan
@@ -89,6 +94,7 @@ pub(crate) fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
             prompt_tps: Some(plan.speed.prompt_tps),
             decode_tps: Some(plan.speed.decode_tps),
             reasons: plan.reasons.clone(),
+            repredicted: None,
         });
     } else if let Some(path) = config.ot_file.clone() {
         // llama.cpp's fit: "n_gpu_layers N" and "ot PATTERN=BUFFER_TYPE" lines.
@@ -147,6 +153,7 @@ pub(crate) fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
             reasons: vec![format!(
                 "--n-cpu-moe {n}: the smallest N within the budget less the planner's reserve"
             )],
+            repredicted: None,
         });
     }
     Ok(())

@@ -540,6 +540,12 @@ fn print_result(r: &ConfigResult) {
             opt(p.prompt_tps),
             opt(p.decode_tps)
         );
+        if let Some(again) = &p.repredicted {
+            println!(
+                "  re-predicted prompt {:.1} t/s, decode {:.1} t/s (calibrated in the same turns: {})",
+                again.prompt_tps, again.decode_tps, again.calibration
+            );
+        }
     }
     let show = |label: &str, s: &LoopStats| {
         let f = |x: &Option<Summary>| {

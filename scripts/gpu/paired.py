@@ -5,6 +5,9 @@ Rows named fit<REST> are the plan; ncm<REST> the best --n-cpu-moe N for the same
 llfit<REST> llama.cpp's own fit. With --interleave their runs took turns, so run i of each saw
 about the same host: the ratio of run i to run i is the placement's, and its median over the
 turns is steadier than a ratio of means when the host drifts. The range shows the spread.
+Second table: each plan row over its prediction, and over its re-prediction with the planner
+calibrated on the --cpu-moe and --n-cpu-moe N rows of the same turns (bench_moe does that when
+they ran).
 
 Usage: paired.py sweep-gap.json
 """
@@ -25,6 +28,11 @@ def cell(rs):
 
 def main(path):
     rows = {r["config"]["name"]: r for r in json.load(open(path))}
+    paired(rows)
+    predictions(rows)
+
+
+def paired(rows):
     print("| plan row | baseline | turns | plan prompt t/s | baseline | paired prompt ratio, median "
           "(range) | plan decode t/s | baseline | paired decode ratio, median (range) |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -42,6 +50,29 @@ def main(path):
                   f"{statistics.mean(a['prompt_tps']):,.1f} | {statistics.mean(b['prompt_tps']):,.1f} | "
                   f"{cell(rp)} | {statistics.mean(a['decode_tps']):.1f} | "
                   f"{statistics.mean(b['decode_tps']):.1f} | {cell(rd)} |")
+
+
+def predictions(rows):
+    """Each plan row measured over its prediction: the plan's own (made with the calibration of
+    an earlier call) and the re-prediction with the calibration rows of the same turns."""
+    print()
+    print("| plan row | prompt t/s | ÷ predicted | ÷ re-predicted | decode t/s | ÷ predicted "
+          "| ÷ re-predicted |")
+    print("|---|---|---|---|---|---|---|")
+    calibration = None
+    for name, r in rows.items():
+        p = r["config"].get("predicted") or {}
+        if not name.startswith("fit") or not p.get("decode_tps"):
+            continue
+        again = p.get("repredicted") or {}
+        calibration = again.get("calibration", calibration)
+        prompt = statistics.mean(r["rust"]["prompt_tps"])
+        decode = statistics.mean(r["rust"]["decode_tps"])
+        div = lambda x, key: f"{x / again[key]:.3f}" if again else "n/a"
+        print(f"| {name} | {prompt:,.1f} | {prompt / p['prompt_tps']:.3f} | {div(prompt, 'prompt_tps')} "
+              f"| {decode:.1f} | {decode / p['decode_tps']:.3f} | {div(decode, 'decode_tps')} |")
+    if calibration:
+        print(f"\nre-predicted with the calibration of the same turns: {calibration}")
 
 
 if __name__ == "__main__":

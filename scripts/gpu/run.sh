@@ -34,7 +34,7 @@
 #   gap          at GAP_BUDGET GiB (default 10) for PRESET, the plan, the best --n-cpu-moe N and llama.cpp's
 #                fit, 512- and 4,096-token prompts, all loaded at once and run in turns (bench_moe
 #                --interleave, RUNS default 8): paired ratios per run (paired.py), free of host drift,
-#                and calib's two rows in the same turns
+#                and calib's two rows in the same turns (the plan re-predicted with them)
 #   plan-trades  the planner's own ubatch choice (fit_ubatch) at 8 GiB on 4,096- and 16,384-token prompts,
 #                each in a process of its own: does the reserve, grown past 2,048-token ubatches, hold?
 #   host-decode-a, host-decode-b  issue 15: GPT-OSS-20B --cpu-moe decode (example defaults, 5 runs) per thread count,
@@ -261,14 +261,14 @@ calib() {
         "base-2:moe=all,$ex" "ncm$half-2:moe=$half,$ex"
 }
 
-# "all:TPS;N:TPS;all@P:TPS;N@P:TPS" for PRESET from calib's rows (or the rows base and ncmN of FILE) (both turns pooled), or for
+# "all:TPS;N:TPS;all@P:TPS;N@P:TPS" for PRESET from calib's rows (both turns pooled), or for
 # GPT-OSS-20B from the host-decode rows base (--cpu-moe) and ncm12: mean Rust decode t/s, then
 # mean Rust prompt t/s on their P-token prompts (the planner fits its routing spread to those,
 # in the fit configs' ubatches: example defaults, as the rows were measured).
 calib_points() {
     local preset=${PRESET:-gpt-oss-20b} hd=()
     [ "$preset" != gpt-oss-20b ] || hd=("$out/sweep-hd-threads.json" "$out/sweep-hd-ncm12.json")
-    python3 - "${1:-$out/sweep-calib-$preset.json}" "${hd[@]}" <<'PY' 2>/dev/null || true
+    python3 - "$out/sweep-calib-$preset.json" "${hd[@]}" <<'PY' 2>/dev/null || true
 import json, os, re, sys
 calib, *hd = sys.argv[1:]
 paths = [calib] if os.path.exists(calib) else [p for p in hd if os.path.exists(p)]
@@ -302,8 +302,8 @@ plan_trades() {
 
 # The plan, the best --n-cpu-moe N and llama.cpp's fit at one budget (GAP_BUDGET GiB, default 10),
 # all loaded at once, their runs in turns: run-by-run ratios, free of the host's drift. calib's two
-# rows run in the same turns: the calibration of the same minutes, to re-predict with
-# (moe_offload --calib POINTS --dry-run).
+# rows run in the same turns, and bench_moe re-predicts the plan with them: the speed model's error
+# apart from the drift since the plan's own calibration.
 gap() {
     local b=${GAP_BUDGET:-10} preset=${PRESET:-gpt-oss-20b} calib p configs=() half
     local common=example=1,ctx=8192,gen=64
@@ -318,9 +318,7 @@ gap() {
     done
     configs+=("base:moe=all,example=1,gen=64" "ncm$half:moe=$half,example=1,gen=64")
     INTERLEAVE=1 RUNS=${RUNS:-8} sweep "gap$b" -- "${configs[@]}"
-    { python3 "$dist/paired.py" "$out/sweep-gap$b.json"
-      echo; echo "calibration in the same turns: $(calib_points "$out/sweep-gap$b.json")"
-    } | tee "$out/gap$b-table.md" || true
+    python3 "$dist/paired.py" "$out/sweep-gap$b.json" | tee "$out/gap$b-table.md" || true
 }
 
 cpu_builds() {

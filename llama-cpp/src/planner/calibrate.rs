@@ -18,7 +18,9 @@
 use super::layout::{ExpertPart, ModelLayout};
 use super::plan::Plan;
 use super::setup::Setup;
-use super::speed::{copied_share, host_decode_bytes, SpeedModel, Traffic};
+use super::speed::{
+    copied_share, host_decode_bytes, SpeedModel, SpeedPrediction, Traffic, Workload,
+};
 use super::{setup_traffic, ExpertBiases};
 use crate::routing::RoutingStats;
 
@@ -75,7 +77,7 @@ impl DecodePoint {
 
 impl HostExperts {
     /// The host experts of `plan`, its biases where it put them.
-    fn of_plan(plan: &Plan) -> Self {
+    pub fn of_plan(plan: &Plan) -> Self {
         let matrices = plan.host_experts.clone();
         match plan.expert_biases {
             ExpertBiases::FollowMatrices => Self::MatricesWithBiases(matrices),
@@ -545,6 +547,46 @@ fn fit(rows: &[Row], kept_overhead: f64) -> Option<(f64, f64)> {
 
 /// The bytes per token of a measured placement, everything else on one GPU:
 /// the planner's own accounting ([`setup_traffic`]) of that placement.
+impl SpeedModel {
+    /// What these constants predict for a placement: `host` in host memory,
+    /// every other weight on the GPU, prompts in ubatches of `n_ubatch`.
+    /// For setting a placement measured or planned earlier against
+    /// constants calibrated since, such as a plan
+    /// ([`HostExperts::of_plan`]) against a calibration measured in the same
+    /// minutes as the plan's rows. A plan that also lowered `n_gpu_layers`
+    /// ran its first layers on the CPU whole, which this does not count.
+    ///
+    /// ```
+    /// use llama_cpp_moe::planner::{HostExperts, ModelLayout, SpeedModel, Workload};
+    ///
+    /// let mut tensors = Vec::new();
+    /// for layer in 0..2 {
+    ///     for part in ["gate", "up", "down"] {
+    ///         tensors.push((format!("blk.{layer}.ffn_{part}_exps.weight"), 50_000_000, 100_000_000));
+    ///     }
+    /// }
+    /// let layout = ModelLayout::from_parts(
+    ///     [2, 4, 1],
+    ///     4096,
+    ///     tensors.iter().map(|(n, e, b)| (n.as_str(), *e, *b)),
+    /// );
+    /// let speed = SpeedModel::default();
+    /// let workload = Workload { prompt_tokens: 512, generated_tokens: 64 };
+    /// let one = speed.predict_placement(&layout, &HostExperts::FirstLayers(1), 512, workload);
+    /// let both = speed.predict_placement(&layout, &HostExperts::FirstLayers(2), 512, workload);
+    /// assert!(both.decode_tps < one.decode_tps);
+    /// ```
+    pub fn predict_placement(
+        &self,
+        layout: &ModelLayout,
+        host: &HostExperts,
+        n_ubatch: u32,
+        workload: Workload,
+    ) -> SpeedPrediction {
+        self.predict(layout, &point_traffic(layout, host), n_ubatch, workload)
+    }
+}
+
 pub(crate) fn point_traffic(layout: &ModelLayout, host: &HostExperts) -> Traffic {
     let on_host: Vec<bool> = (layout.tensors.iter())
         .map(|t| match (t.expert, t.layer, host) {

@@ -365,6 +365,35 @@ fn the_ubatch_follows_the_workload_within_the_budget() {
 }
 
 #[test]
+fn a_plan_re_predicted_with_its_own_constants_is_its_prediction() {
+    let layout = gpt_oss(24);
+    let setup = one_gpu(&layout);
+    let ctx = ctx_4096().with_n_ubatch(2048);
+    for biases in [ExpertBiases::FollowMatrices, ExpertBiases::Gpu] {
+        let planner = Planner::new("m").reserve(0).expert_biases(biases);
+        let plan = plan_with(&planner, &layout, &setup, &[6 * GIB], &ctx)
+            .0
+            .unwrap();
+        assert!(!plan.host_experts.is_empty(), "{plan}");
+        let again = plan.speed_model.predict_placement(
+            &layout,
+            &HostExperts::of_plan(&plan),
+            plan.shape.2,
+            plan.workload,
+        );
+        let close = |a: f64, b: f64| (a / b - 1.0).abs() < 1e-9;
+        assert!(
+            close(again.decode_tps, plan.speed.decode_tps),
+            "{again:?} {plan}"
+        );
+        assert!(
+            close(again.prompt_tps, plan.speed.prompt_tps),
+            "{again:?} {plan}"
+        );
+    }
+}
+
+#[test]
 fn the_default_reserve_grows_with_the_ubatch_it_plans() {
     let layout = gpt_oss(24);
     let setup = one_gpu(&layout);
