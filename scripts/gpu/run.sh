@@ -30,7 +30,7 @@
 #                plan in a bench_moe process of its own;
 #                plan-table.md holds the table (after setup; about 7 min with the model written)
 #   calib        the planner's calibration rows for PRESET: --cpu-moe and --n-cpu-moe (half the layers),
-#                5 runs each, twice in turn; plan reads them (fit_calib)
+#                in turns (--interleave), 8 runs each; plan and gap read them (fit_calib)
 #   gap          at GAP_BUDGET GiB (default 10) for PRESET, the plan, the best --n-cpu-moe N and llama.cpp's
 #                fit, 512- and 4,096-token prompts, all loaded at once and run in turns (bench_moe
 #                --interleave, RUNS default 8): paired ratios per run (paired.py), free of host drift,
@@ -253,12 +253,11 @@ plan() {
 preset_layers() { case $1 in gpt-oss-20b) echo 24 ;; phi-3.5-moe) echo 32 ;; deepseek-moe-16b) echo 28 ;; qwen3-30b-a3b) echo 48 ;; esac; }
 
 # The planner's calibration rows for PRESET: --cpu-moe and --n-cpu-moe (half the layers), example
-# defaults, RUNS (default 5), each run twice in turn (drift shows), read back by calib_points.
+# defaults, both loaded and run in turns (--interleave), RUNS (default 8), read back by calib_points.
 calib() {
     local preset=${PRESET:-gpt-oss-20b} ex=example=1,gen=64 half
     half=$(($(preset_layers "$preset") / 2))
-    RUNS=${RUNS:-5} sweep "calib-$preset" -- "base:moe=all,$ex" "ncm$half:moe=$half,$ex" \
-        "base-2:moe=all,$ex" "ncm$half-2:moe=$half,$ex"
+    INTERLEAVE=1 RUNS=${RUNS:-8} sweep "calib-$preset" -- "base:moe=all,$ex" "ncm$half:moe=$half,$ex"
 }
 
 # "all:TPS;N:TPS;all@P:TPS;N@P:TPS" for PRESET from calib's rows (both turns pooled), or for
