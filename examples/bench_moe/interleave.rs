@@ -123,7 +123,8 @@ pub(crate) fn run(
 /// `fit_calib=` takes them, and the ubatch their prompts ran in; `None`
 /// without a `--cpu-moe` row.
 fn same_turn_calibration(results: &[ConfigResult]) -> Option<(String, u32)> {
-    let (mut decode, mut prompt, mut n_ubatch) = (Vec::new(), Vec::new(), None);
+    let (mut keys, mut decode, mut prompt, mut n_ubatch) =
+        (Vec::new(), Vec::new(), Vec::new(), None);
     for r in results {
         let c = &r.config;
         if c.fit.is_some() || c.ncm_fit.is_some() || c.ot_file.is_some() {
@@ -137,17 +138,16 @@ fn same_turn_calibration(results: &[ConfigResult]) -> Option<(String, u32)> {
         let (Some(d), Some(p)) = (&r.rust.decode_tps_summary, &r.rust.prompt_tps_summary) else {
             continue;
         };
-        if decode
-            .iter()
-            .any(|item: &String| item.starts_with(&format!("{key}:")))
-        {
+        // One point per placement: the first row of it.
+        if keys.contains(&key) {
             continue;
         }
         decode.push(format!("{key}:{:.2}", d.mean));
         prompt.push(format!("{key}@{}:{:.2}", c.prompt, p.mean));
         n_ubatch = Some(c.ubatch.min(c.batch));
+        keys.push(key);
     }
-    if !decode.iter().any(|item| item.starts_with("all:")) {
+    if !keys.iter().any(|key| key == "all") {
         return None;
     }
     Some((

@@ -545,8 +545,6 @@ fn fit(rows: &[Row], kept_overhead: f64) -> Option<(f64, f64)> {
     with_overhead(kept_overhead.max(0.0)).or_else(|| with_overhead(0.0))
 }
 
-/// The bytes per token of a measured placement, everything else on one GPU:
-/// the planner's own accounting ([`setup_traffic`]) of that placement.
 impl SpeedModel {
     /// What these constants predict for a placement: `host` in host memory,
     /// every other weight on the GPU, prompts in ubatches of `n_ubatch`.
@@ -587,6 +585,8 @@ impl SpeedModel {
     }
 }
 
+/// The bytes per token of a measured placement, everything else on one GPU:
+/// the planner's own accounting ([`setup_traffic`]) of that placement.
 pub(crate) fn point_traffic(layout: &ModelLayout, host: &HostExperts) -> Traffic {
     let on_host: Vec<bool> = (layout.tensors.iter())
         .map(|t| match (t.expert, t.layer, host) {

@@ -379,12 +379,13 @@ impl Planner {
         let units = setup.units(layout, biases_follow);
         // The search sees each budget less the shape's reserve; errors and
         // the plan report the caller's budgets.
-        let problem_for = |(_, _, n_ubatch): (u32, u32, u32)| Problem {
+        let budgets_for = |(_, _, n_ubatch): (u32, u32, u32)| -> Vec<u64> {
+            let reserve = self.reserve_for(n_ubatch);
+            budgets.iter().map(|b| b.saturating_sub(reserve)).collect()
+        };
+        let problem_for = |shape| Problem {
             units: units.clone(),
-            budgets: budgets
-                .iter()
-                .map(|b| b.saturating_sub(self.reserve_for(n_ubatch)))
-                .collect(),
+            budgets: budgets_for(shape),
             n_gpu_layers: None,
         };
         let mut reasons = Vec::new();
@@ -406,7 +407,7 @@ impl Planner {
         let experts_minimum = too_small.take();
         if placed.is_empty() && setup.n_gpu_layers_unset() {
             for &shape in &shapes {
-                let budgets = problem_for(shape).budgets;
+                let budgets = budgets_for(shape);
                 match layers::lower_n_gpu_layers(
                     layout,
                     setup,
