@@ -4,6 +4,7 @@
 //! 10% within minutes, docs/BENCHMARKS.md); in turns, run i of each sees
 //! about the same host, and the paired ratios show what is the placement's.
 
+use super::calibration::calibration_points;
 use super::config::{context_params, Config, Repredicted};
 use super::{buffers, loop_stats, rust_run, Args, ConfigResult, LoadedModel};
 use anyhow::Result;
@@ -11,7 +12,6 @@ use llama_cpp::gguf::GgufFile;
 use llama_cpp::planner::{ModelLayout, Workload};
 use llama_cpp::{LlamaBackend, LlamaContext};
 use llama_cpp_rs_moe::measure::{bench_prompt, DeviceFreeMemory, ProcessMemory};
-use llama_cpp_rs_moe::model_params::CpuMoe;
 use llama_cpp_rs_moe::planning::{calibrated_speed_model, parse_calibration};
 
 /// Per device, `a` plus `b` (two readings of the same devices).
@@ -118,50 +118,12 @@ pub(crate) fn run(
     Ok(results)
 }
 
-/// The calibration points of the rows that ran plain `--cpu-moe` or
-/// `--n-cpu-moe N` (no budget, no llama.cpp fit) in these turns, as
-/// `fit_calib=` takes them, and the ubatch their prompts ran in; `None`
-/// without a `--cpu-moe` row.
-fn same_turn_calibration(results: &[ConfigResult]) -> Option<(String, u32)> {
-    let (mut keys, mut decode, mut prompt, mut n_ubatch) =
-        (Vec::new(), Vec::new(), Vec::new(), None);
-    for r in results {
-        let c = &r.config;
-        if c.fit.is_some() || c.ncm_fit.is_some() || c.ot_file.is_some() {
-            continue;
-        }
-        let key = match c.cpu_moe {
-            Some(CpuMoe::All) => "all".to_owned(),
-            Some(CpuMoe::FirstLayers(n)) => n.to_string(),
-            None => continue,
-        };
-        let (Some(d), Some(p)) = (&r.rust.decode_tps_summary, &r.rust.prompt_tps_summary) else {
-            continue;
-        };
-        // One point per placement: the first row of it.
-        if keys.contains(&key) {
-            continue;
-        }
-        decode.push(format!("{key}:{:.2}", d.mean));
-        prompt.push(format!("{key}@{}:{:.2}", c.prompt, p.mean));
-        n_ubatch = Some(c.ubatch.min(c.batch));
-        keys.push(key);
-    }
-    if !keys.iter().any(|key| key == "all") {
-        return None;
-    }
-    Some((
-        format!("{};{}", decode.join(";"), prompt.join(";")),
-        n_ubatch?,
-    ))
-}
-
 /// Each plan's speed predicted again with the planner calibrated on the
 /// `--cpu-moe` and `--n-cpu-moe N` rows of the same turns: what the speed
 /// model gets wrong, apart from the host's drift since the calibration the
 /// plan was made with.
 fn repredict(args: &Args, results: &mut [ConfigResult]) -> Result<()> {
-    let Some((calibration, n_ubatch)) = same_turn_calibration(results) else {
+    let Some((calibration, n_ubatch)) = calibration_points(results) else {
         return Ok(());
     };
     let points = parse_calibration(&calibration, n_ubatch)?;
@@ -201,56 +163,6 @@ mod tests {
         let orders: Vec<Vec<usize>> = (0..3).map(|t| turn_order(t, 3).collect()).collect();
         assert_eq!(orders, [[0, 1, 2], [1, 2, 0], [2, 0, 1]]);
         assert_eq!(turn_order(4, 2).collect::<Vec<_>>(), [0, 1]);
-    }
-
-    use crate::config::parse_config;
-    use crate::RunTimes;
-    use clap::Parser;
-
-    /// A row of `spec` whose one run took 100 ms for its prompt and
-    /// `decode_ms` for 64 tokens.
-    fn row(spec: &str, decode_ms: f64) -> ConfigResult {
-        let args = Args::parse_from(["bench_moe", "--model", "m.gguf", "--config", spec]);
-        let config = parse_config(spec, &args, 4).unwrap();
-        let run = RunTimes {
-            prompt_ms: 100.0,
-            ttft_ms: 100.0,
-            decode_ms,
-            n_decode: 64,
-        };
-        ConfigResult {
-            rust: loop_stats(&[run], config.prompt),
-            config,
-            load_seconds: 0.0,
-            buffers: Vec::new(),
-            device_used_bytes: Vec::new(),
-            device_used_after_runs: None,
-            rss_after_load: 0,
-            rss_peak: 0,
-            c: None,
-            rust_over_c_prompt: None,
-            rust_over_c_decode: None,
-            rust_over_c_prompt_paired_median: None,
-            rust_over_c_decode_paired_median: None,
-        }
-    }
-
-    #[test]
-    fn the_plain_cpu_moe_rows_of_the_turns_are_the_calibration() {
-        let results = [
-            row("plan:fit=8GiB,example=1", 250.0),
-            row("base:moe=all,example=1", 2000.0),
-            row("best:ncm_fit=8GiB,example=1", 500.0),
-            row("ncm12:moe=12,example=1", 1000.0),
-            row("again:moe=all,example=1", 10.0),
-        ];
-        let (points, n_ubatch) = same_turn_calibration(&results).unwrap();
-        assert_eq!(points, "all:32.00;12:64.00;all@512:5120.00;12@512:5120.00");
-        assert_eq!(n_ubatch, 2048, "moe_offload's default ubatch");
-        assert!(
-            same_turn_calibration(&results[2..4]).is_none(),
-            "without --cpu-moe there is no calibration"
-        );
     }
 
     #[test]

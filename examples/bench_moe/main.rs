@@ -17,6 +17,7 @@
 //! by 10% within minutes) hits all of them alike.
 //! Every number is measured with monotonic timestamps.
 
+mod calibration;
 mod config;
 mod fit;
 mod interleave;
@@ -184,6 +185,7 @@ fn main() -> Result<()> {
         for result in &results {
             print_result(result);
         }
+        print_calibration(&results);
         if let Some(path) = &args.json {
             std::fs::write(path, serde_json::to_string_pretty(&results)?)?;
         }
@@ -210,7 +212,17 @@ fn main() -> Result<()> {
             std::fs::write(path, serde_json::to_string_pretty(&results)?)?;
         }
     }
+    print_calibration(&results);
     Ok(())
+}
+
+/// The planner's calibration points these rows give, in the form
+/// `fit_calib=` and `moe_offload --calib` take (`run.sh` reads this
+/// line rather than parsing the JSON a second way).
+fn print_calibration(results: &[ConfigResult]) {
+    if let Some((points, n_ubatch)) = calibration::calibration_points(results) {
+        println!("\ncalibration points (ubatch {n_ubatch}): {points}");
+    }
 }
 
 /// A model with what was measured while loading it.

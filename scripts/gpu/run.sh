@@ -192,7 +192,10 @@ fit_harness() {
 }
 
 # llama.cpp's fit of PRESET's model for B GiB (less the planner's reserve), as "ot" and
-# "n_gpu_layers" lines in $out/llfit-PRESET-B.txt for bench_moe's ot_file=: llfit PRESET B
+# "n_gpu_layers" lines in $out/llfit-PRESET-B.txt for bench_moe's ot_file=: llfit PRESET B.
+# The reserve is the planner's at the 2,048-token ubatch these rows run in (Planner::reserve_for(2048)
+# = DEFAULT_RESERVE, 256 MiB; bench_moe's ncm_fit asks the planner for the same), so the three fits
+# share one budget; bench_moe records the plan's in Predicted.reserve_bytes.
 llfit() {
     local preset=$1 b=$2
     fit_harness
@@ -260,31 +263,11 @@ calib() {
     INTERLEAVE=1 RUNS=${RUNS:-8} sweep "calib-$preset" -- "base:moe=all,$ex" "ncm$half:moe=$half,$ex"
 }
 
-# "all:TPS;N:TPS;all@P:TPS;N@P:TPS" for PRESET from calib's rows (both turns pooled), or for
-# GPT-OSS-20B from the host-decode rows base (--cpu-moe) and ncm12: mean Rust decode t/s, then
-# mean Rust prompt t/s on their P-token prompts (the planner fits its routing spread to those,
-# in the fit configs' ubatches: example defaults, as the rows were measured).
+# "all:TPS;N:TPS;all@P:TPS;N@P:TPS" for PRESET from calib's rows: mean Rust decode t/s, then mean
+# Rust prompt t/s on their P-token prompts, as bench_moe prints them (examples/bench_moe/calibration.rs:
+# one reading of the rows, in one place). The fit configs run in the example's ubatch, as these did.
 calib_points() {
-    local preset=${PRESET:-gpt-oss-20b} hd=()
-    [ "$preset" != gpt-oss-20b ] || hd=("$out/sweep-hd-threads.json" "$out/sweep-hd-ncm12.json")
-    python3 - "$out/sweep-calib-$preset.json" "${hd[@]}" <<'PY' 2>/dev/null || true
-import json, os, re, sys
-calib, *hd = sys.argv[1:]
-paths = [calib] if os.path.exists(calib) else [p for p in hd if os.path.exists(p)]
-decode, prompt = {}, {}
-for path in paths:
-    for row in json.load(open(path)):
-        m = re.fullmatch(r"(base|ncm(\d+))(-2)?", row["config"]["name"])
-        if not m:
-            continue
-        key = "all" if m[1] == "base" else m[2]
-        decode.setdefault(key, []).extend(row["rust"]["decode_tps"])
-        prompt.setdefault(f"{key}@{row['config']['prompt']}", []).extend(row["rust"]["prompt_tps"])
-first = lambda kv: (not kv[0].startswith("all"), kv[0])
-mean = lambda runs: ";".join(f"{k}:{sum(v) / len(v):.2f}" for k, v in sorted(runs.items(), key=first) if v)
-if decode.get("all") and len(decode) == 2 and all(decode.values()):
-    print(";".join(filter(None, [mean(decode), mean(prompt)])))
-PY
+    sed -n 's/^calibration points (ubatch [0-9]*): //p' "$out/sweep-calib-${PRESET:-gpt-oss-20b}.txt" 2>/dev/null | tail -n 1
 }
 
 # The planner's own ubatch choice at 8 GiB for long prompts, each in a process of its own (the
@@ -316,8 +299,8 @@ gap() {
             "llfit$b-p$p:ot_file=$out/llfit-$preset-$b.txt,$common,prompt=$p")
     done
     configs+=("base:moe=all,example=1,gen=64" "ncm$half:moe=$half,example=1,gen=64")
-    INTERLEAVE=1 RUNS=${RUNS:-8} sweep "gap$b" -- "${configs[@]}"
-    python3 "$dist/paired.py" "$out/sweep-gap$b.json" | tee "$out/gap$b-table.md" || true
+    INTERLEAVE=1 RUNS=${RUNS:-8} sweep "gap-$preset-$b" -- "${configs[@]}"
+    python3 "$dist/paired.py" "$out/sweep-gap-$preset-$b.json" | tee "$out/gap-$preset-$b-table.md" || true
 }
 
 cpu_builds() {
