@@ -275,12 +275,17 @@ impl SpeedModel {
     /// fitted to prompt speeds measured on the machine: the spread in
     /// `[f, 1]` (`f` the share of experts one token uses) whose predicted
     /// prompt seconds are closest to the measured ones, by the sum of
-    /// squared relative errors. Every other constant stays as it is.
+    /// squared relative errors. Every other constant stays as it is, except
+    /// the host→GPU bandwidth where the prompts are slower than uniform
+    /// routing predicts (below).
     ///
     /// The predicted seconds rise with the spread, so a prompt faster than
     /// uniform routing predicts narrows it; one slower than even uniform
-    /// routing predicts gives 1, one faster than every token on the same
-    /// experts predicts gives `f`. The search is a log-spaced grid over
+    /// routing predicts gives 1 and lowers the host→GPU bandwidth to fit
+    /// instead (never below a tenth of it; on the H200 the `--cpu-moe`
+    /// prompts of GPT-OSS-20B, uniform, ran 0.76–0.91 of the reference
+    /// 55.5 GB/s's prediction on a day its host decoded 20% slower too), one
+    /// faster than every token on the same experts predicts gives `f`. The search is a log-spaced grid over
     /// `[f, 1]` refined by golden sections around its best point; where
     /// spreads fit equally well, the widest is kept (the slower prediction).
     ///
@@ -379,22 +384,35 @@ impl SpeedModel {
             ..self
         };
         let one = minimise(|s| error(with(s, None)), used);
-        let Some(layers) = split_layer(layout, points, rows.iter().map(|(t, ..)| t)) else {
-            return Ok(with(one, None));
-        };
-        // The points with host experts in the first layers alone (the
-        // `--n-cpu-moe N` one) fix their spread; every point, the rest's.
-        let split = |spread: f64| Some(FirstLayersSpread { layers, spread });
-        let first_only = |t: &Traffic| t.host_expert_bytes_by_layer.keys().all(|&l| l < layers);
-        let first = minimise(|s| error_of(with(one, split(s)), &first_only), used);
-        let rest = minimise(|s| error(with(s, split(first))), used);
-        if first.min(rest) < SPLIT_RATIO * first.max(rest) {
-            Ok(with(rest, split(first)))
-        } else {
-            Ok(with(one, None))
+        if let Some(layers) = split_layer(layout, points, rows.iter().map(|(t, ..)| t)) {
+            // The points with host experts in the first layers alone (the
+            // `--n-cpu-moe N` one) fix their spread; every point, the rest's.
+            let split = |spread: f64| Some(FirstLayersSpread { layers, spread });
+            let first_only = |t: &Traffic| t.host_expert_bytes_by_layer.keys().all(|&l| l < layers);
+            let first = minimise(|s| error_of(with(one, split(s)), &first_only), used);
+            let rest = minimise(|s| error(with(s, split(first))), used);
+            if first.min(rest) < SPLIT_RATIO * first.max(rest) {
+                return Ok(with(rest, split(first)));
+            }
         }
+        if one < 1.0 {
+            return Ok(with(one, None));
+        }
+        // Slower than uniform routing over every expert: what is left is
+        // the copy, slower on this host than the bandwidth says.
+        let uniform = with(1.0, None);
+        let at = |share: f64| Self {
+            host_to_gpu_bandwidth: uniform.host_to_gpu_bandwidth * share,
+            ..uniform
+        };
+        Ok(at(minimise(|r| error(at(r)), MIN_BANDWIDTH_SHARE)))
     }
 }
+
+/// The least share of its host→GPU bandwidth that
+/// [`SpeedModel::calibrate_prompt`] fits to prompts slower than uniform
+/// routing predicts.
+const MIN_BANDWIDTH_SHARE: f64 = 0.1;
 
 /// Spreads of the first layers and the rest closer than this ratio are one:
 /// prompt timings on the H200 spread by ±10–15% run to run, and a spread

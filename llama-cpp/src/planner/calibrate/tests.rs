@@ -420,6 +420,49 @@ fn prompts_at_the_uniform_prediction_keep_the_spread_at_one() {
     ];
     let fitted = reference.calibrate_prompt(&layout, &points).unwrap();
     assert_eq!(fitted.routing_spread, 1.0);
+    let bandwidth = fitted.host_to_gpu_bandwidth;
+    assert!(bandwidth > 50e9 && bandwidth < 55.5e9, "{bandwidth}");
+}
+
+#[test]
+fn prompts_slower_than_uniform_routing_fit_the_copy_bandwidth() {
+    let reference = SpeedModel::h200_reference();
+    for layout in [gpt_oss(24), qwen3_moe()] {
+        for bandwidth in [20e9, 41.7e9, 55.5e9] {
+            let truth = SpeedModel {
+                host_to_gpu_bandwidth: bandwidth,
+                ..reference
+            };
+            let points = prompt_points(&truth, &layout);
+            let fitted = reference.calibrate_prompt(&layout, &points).unwrap();
+            assert_eq!(fitted.routing_spread, 1.0);
+            assert!(
+                (fitted.host_to_gpu_bandwidth / bandwidth - 1.0).abs() < 1e-6,
+                "{bandwidth}: {fitted:?}"
+            );
+            // Nothing else moves.
+            assert_eq!(
+                SpeedModel {
+                    host_to_gpu_bandwidth: bandwidth,
+                    ..fitted
+                },
+                truth
+            );
+        }
+    }
+    // Faster than uniform routing predicts narrows the spread instead.
+    let fast = prompt_points(
+        &SpeedModel {
+            routing_spread: 0.3,
+            ..reference
+        },
+        &qwen3_moe(),
+    );
+    let fitted = reference.calibrate_prompt(&qwen3_moe(), &fast).unwrap();
+    assert_eq!(
+        fitted.host_to_gpu_bandwidth,
+        reference.host_to_gpu_bandwidth
+    );
 }
 
 #[test]
@@ -440,10 +483,12 @@ fn prompts_beyond_either_bound_clamp_the_spread_to_it() {
             })
             .collect()
     };
-    // Slower than uniform routing over every expert predicts.
+    // Slower than uniform routing over every expert predicts: the copy is
+    // slower, the bandwidth lower.
     let slow = scaled(&reference, 0.8);
     let fitted = narrowest.calibrate_prompt(&layout, &slow).unwrap();
     assert_eq!(fitted.routing_spread, 1.0);
+    assert!(fitted.host_to_gpu_bandwidth < 0.8 * reference.host_to_gpu_bandwidth);
     // Faster than every token on the same experts predicts.
     let fast = scaled(&narrowest, 1.25);
     let fitted = reference.calibrate_prompt(&layout, &fast).unwrap();
