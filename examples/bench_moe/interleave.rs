@@ -83,6 +83,12 @@ pub(crate) fn run(
                 config.gen,
                 config.batch as usize,
             )?;
+            // Its workers would poll for a few tenths of a second on the
+            // cores the next configuration's decode needs (ggml spins
+            // 1024 · 128 · poll pauses after a graph): a decode after a
+            // 512-token prompt, which starts sooner, ran 4–24% slower than
+            // one after 4,096 tokens, every placement (docs/BENCHMARKS.md).
+            contexts[i].pause_cpu_threads();
             // Turn 0 is the warm-up.
             if turn > 0 {
                 runs[i].push(r);

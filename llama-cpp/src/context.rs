@@ -181,6 +181,9 @@ impl<'model> LlamaContext<'model> {
                 n_ctx: self.n_ctx,
             });
         }
+        if let Some(pool) = &mut self.thread_pool {
+            pool.wake();
+        }
         clear_last_error();
         let ctx = self.raw.as_ptr();
         // SAFETY: with_raw's arrays hold n_tokens entries, each token's
@@ -209,6 +212,20 @@ impl<'model> LlamaContext<'model> {
                 code,
                 reason: "error while computing the graph (out of memory?)",
             }),
+        }
+    }
+
+    /// Puts the context's CPU thread pool to sleep until the next
+    /// [`decode`](Self::decode), which wakes it. After each graph ggml's
+    /// workers spin for more work before they sleep, `1024 · 128 · poll`
+    /// pause instructions (a few tenths of a second at the default poll
+    /// level of 50 on recent x86 CPUs): right for one context decoding
+    /// token after token, but cores taken from whatever runs next, such as
+    /// another context in the same process. Without a pool of its own
+    /// ([`CpuThreadPool::PerGraph`]) there is nothing to pause.
+    pub fn pause_cpu_threads(&mut self) {
+        if let Some(pool) = &mut self.thread_pool {
+            pool.pause();
         }
     }
 

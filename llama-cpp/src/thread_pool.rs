@@ -174,6 +174,8 @@ impl ThreadPoolSettings {
 #[derive(Debug)]
 pub(crate) struct ThreadPool {
     raw: NonNull<sys::ggml_threadpool>,
+    /// Asleep by [`ThreadPool::pause`] until [`ThreadPool::wake`].
+    paused: bool,
 }
 
 // SAFETY: the pool's workers are owned by the pool, not by the creating
@@ -207,15 +209,42 @@ impl ThreadPool {
         if let Some(caller) = caller {
             caller.restore();
         }
-        NonNull::new(raw).map(|raw| Self { raw }).ok_or_else(|| {
-            LlamaError::ContextCreate(format!(
-                "ggml could not create a pool of {n_threads} threads"
-            ))
-        })
+        NonNull::new(raw)
+            .map(|raw| Self { raw, paused: false })
+            .ok_or_else(|| {
+                LlamaError::ContextCreate(format!(
+                    "ggml could not create a pool of {n_threads} threads"
+                ))
+            })
     }
 
     pub(crate) fn as_ptr(&self) -> *mut sys::ggml_threadpool {
         self.raw.as_ptr()
+    }
+
+    /// Puts the workers to sleep (they stop polling for work) until
+    /// [`wake`](Self::wake).
+    pub(crate) fn pause(&mut self) {
+        if !self.paused {
+            // SAFETY: the pool is live; pausing takes its mutex, sets a flag
+            // and wakes the pollers so that they sleep: it never waits for
+            // work. (A no-op in OpenMP builds, whose pools have no workers.)
+            unsafe { sys::ggml_threadpool_pause(self.raw.as_ptr()) };
+            self.paused = true;
+        }
+    }
+
+    /// Wakes the workers [`pause`](Self::pause) put to sleep. ggml would wake
+    /// them itself at the next graph, but would then also give the calling
+    /// thread the pool's priority and CPU mask, as at creation, where this
+    /// crate keeps the caller's (see [`ThreadPoolSettings::with_cpus`]).
+    pub(crate) fn wake(&mut self) {
+        if self.paused {
+            // SAFETY: the pool is live; resuming takes its mutex and
+            // broadcasts to the sleeping workers.
+            unsafe { sys::ggml_threadpool_resume(self.raw.as_ptr()) };
+            self.paused = false;
+        }
     }
 }
 
