@@ -323,20 +323,12 @@ fn fit(
         // The prompt items were measured in ubatches of this run's size.
         let points = parse_calibration(text, args.ubatch.min(args.batch))?;
         let speed = calibrated_speed_model(path, &points)?;
-        let routed = match speed.first_layers_spread {
-            Some(first) => format!(
-                "{:.1}% in layers 0–{}, {:.1}% in the rest",
-                first.spread * 100.0,
-                first.layers.saturating_sub(1),
-                speed.routing_spread * 100.0
-            ),
-            None => format!("{:.1}%", speed.routing_spread * 100.0),
-        };
         println!(
             "\nspeed model calibrated on {text}: host decode {:.1} GB/s, {:.3} ms per host layer, \
-             prompts routed to {routed} of the experts",
+             prompts routed to {:.1}% of the experts",
             speed.host_decode_bandwidth / 1e9,
             speed.host_decode_layer_overhead * 1e3,
+            speed.routing_spread * 100.0
         );
         planner = planner.speed_model(speed);
     }

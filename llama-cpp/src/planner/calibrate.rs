@@ -19,8 +19,7 @@ use super::layout::{ExpertPart, ModelLayout};
 use super::plan::Plan;
 use super::setup::Setup;
 use super::speed::{
-    copied_share, host_decode_bytes, FirstLayersSpread, SpeedModel, SpeedPrediction, Traffic,
-    Workload,
+    copied_share, host_decode_bytes, SpeedModel, SpeedPrediction, Traffic, Workload,
 };
 use super::{setup_traffic, ExpertBiases};
 use crate::routing::RoutingStats;
@@ -280,14 +279,15 @@ impl SpeedModel {
     /// routing predicts (below).
     ///
     /// The predicted seconds rise with the spread, so a prompt faster than
-    /// uniform routing predicts narrows it; one slower than even uniform
+    /// uniform routing predicts narrows it; one faster than every token on
+    /// the same experts predicts gives `f`. One slower than even uniform
     /// routing predicts gives 1 and lowers the host→GPU bandwidth to fit
-    /// instead (never below a tenth of it; on the H200 the `--cpu-moe`
-    /// prompts of GPT-OSS-20B, uniform, ran 0.76–0.91 of the reference
-    /// 55.5 GB/s's prediction on a day its host decoded 20% slower too), one
-    /// faster than every token on the same experts predicts gives `f`. The search is a log-spaced grid over
-    /// `[f, 1]` refined by golden sections around its best point; where
-    /// spreads fit equally well, the widest is kept (the slower prediction).
+    /// instead, never below a tenth of it: the reference's 55.5 GB/s is the
+    /// H200's PCIe 5.0, and a PCIe 4.0 card copies about half as fast. The
+    /// search is a log-spaced grid over `[f, 1]` (the bandwidth's share:
+    /// `[0.1, 1]`) refined by golden sections around its best point; where
+    /// values fit equally well, the largest is kept (the slower prediction
+    /// for a spread, the reference for the bandwidth).
     ///
     /// The spread absorbs whatever else the prompt side gets wrong: measure
     /// the host→GPU bandwidth and the GPU's prompt constants first where they
@@ -302,17 +302,9 @@ impl SpeedModel {
     /// text (a random Qwen3-30B-A3B sent nearly every token to the same ~12
     /// of 128 experts per layer; a trained one spreads wider and differs by
     /// layer and prompt). Calibrate a trained model on prompts like the
-    /// ones it will serve.
-    ///
-    /// With one `--n-cpu-moe N` point beside points whose host experts reach
-    /// past layer `N` (`--cpu-moe`), the first `N` layers and the rest get a
-    /// spread each ([`SpeedModel::first_layers_spread`]): the `N` point fixes
-    /// the first, the others what the rest add. The two are kept apart only
-    /// when one is under [`SPLIT_RATIO`] of the other, beyond what the
-    /// noise of prompt timings moves a spread; otherwise, and with other
-    /// points, the spread is one number for all layers, and a plan that
-    /// moves other layers to the host than the measured placements did
-    /// inherits their average.
+    /// ones it will serve. The spread is one number for all layers: a plan
+    /// that moves other layers to the host than the measured placements
+    /// did inherits their average.
     ///
     /// ```
     /// use llama_cpp_moe::planner::{ModelLayout, PromptPoint, SpeedModel};
@@ -365,10 +357,8 @@ impl SpeedModel {
             }
             rows.push((traffic, point, f64::from(prompt_tokens) / tps));
         }
-        // Sum of squared relative errors over the rows `keep` accepts.
-        let error_of = |model: Self, keep: &dyn Fn(&Traffic) -> bool| -> f64 {
+        let error = |model: Self| -> f64 {
             (rows.iter())
-                .filter(|(traffic, ..)| keep(traffic))
                 .map(|(traffic, p, seconds)| {
                     let predicted =
                         model.prompt_seconds(layout, traffic, p.prompt_tokens, p.n_ubatch);
@@ -376,31 +366,17 @@ impl SpeedModel {
                 })
                 .sum()
         };
-        let error = |model: Self| error_of(model, &|_| true);
-        let used = layout.active_fraction();
-        let with = |rest: f64, first: Option<FirstLayersSpread>| Self {
-            routing_spread: rest,
-            first_layers_spread: first,
+        let spread = |s: f64| Self {
+            routing_spread: s,
             ..self
         };
-        let one = minimise(|s| error(with(s, None)), used);
-        if let Some(layers) = split_layer(layout, points, rows.iter().map(|(t, ..)| t)) {
-            // The points with host experts in the first layers alone (the
-            // `--n-cpu-moe N` one) fix their spread; every point, the rest's.
-            let split = |spread: f64| Some(FirstLayersSpread { layers, spread });
-            let first_only = |t: &Traffic| t.host_expert_bytes_by_layer.keys().all(|&l| l < layers);
-            let first = minimise(|s| error_of(with(one, split(s)), &first_only), used);
-            let rest = minimise(|s| error(with(s, split(first))), used);
-            if first.min(rest) < SPLIT_RATIO * first.max(rest) {
-                return Ok(with(rest, split(first)));
-            }
-        }
+        let one = minimise(|s| error(spread(s)), layout.active_fraction());
         if one < 1.0 {
-            return Ok(with(one, None));
+            return Ok(spread(one));
         }
         // Slower than uniform routing over every expert: what is left is
         // the copy, slower on this host than the bandwidth says.
-        let uniform = with(1.0, None);
+        let uniform = spread(1.0);
         let at = |share: f64| Self {
             host_to_gpu_bandwidth: uniform.host_to_gpu_bandwidth * share,
             ..uniform
@@ -413,32 +389,6 @@ impl SpeedModel {
 /// [`SpeedModel::calibrate_prompt`] fits to prompts slower than uniform
 /// routing predicts.
 const MIN_BANDWIDTH_SHARE: f64 = 0.1;
-
-/// Spreads of the first layers and the rest closer than this ratio are one:
-/// prompt timings on the H200 spread by ±10–15% run to run, and a spread
-/// fitted to them by as much.
-pub const SPLIT_RATIO: f64 = 0.75;
-
-/// The layer count `N` where the points can tell the first layers' spread
-/// from the rest's: exactly one `--n-cpu-moe N` point with `N` short of the
-/// model's layers, and another point with host experts past layer `N`.
-fn split_layer<'a>(
-    layout: &ModelLayout,
-    points: &[PromptPoint],
-    mut traffic: impl Iterator<Item = &'a Traffic>,
-) -> Option<u32> {
-    let mut firsts = (points.iter()).filter_map(|p| match p.host {
-        HostExperts::FirstLayers(n) if n > 0 && n < layout.n_layer => Some(n),
-        _ => None,
-    });
-    let n = firsts.next()?;
-    if firsts.any(|other| other != n) {
-        return None;
-    }
-    traffic
-        .any(|t| t.host_expert_bytes_by_layer.keys().any(|&layer| layer >= n))
-        .then_some(n)
-}
 
 impl SpeedModel {
     /// These constants with the routing spread fitted to a

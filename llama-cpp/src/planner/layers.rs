@@ -12,7 +12,6 @@
 use super::layout::ModelLayout;
 use super::search::{self, Candidate, Measured, MemoryProbe, Outcome, Problem};
 use super::setup::Setup;
-use super::speed::SpeedModel;
 use super::PlanError;
 
 /// The lowest `n_gpu_layers` tried: the output layer alone on the GPU. Zero
@@ -37,7 +36,6 @@ pub(crate) fn lower_n_gpu_layers(
     setup: &Setup,
     budgets: &[u64],
     biases_follow: bool,
-    speed: &SpeedModel,
     probe: &mut dyn MemoryProbe,
     shape: (u32, u32, u32),
 ) -> Result<Lowered, PlanError> {
@@ -45,7 +43,7 @@ pub(crate) fn lower_n_gpu_layers(
     let at = |n: u32| {
         let setup = setup.with_n_gpu_layers(layout, n);
         let problem = Problem {
-            units: setup.units(layout, biases_follow, speed),
+            units: setup.units(layout, biases_follow),
             budgets: budgets.to_vec(),
             n_gpu_layers: Some(n),
         };

@@ -8,10 +8,8 @@
 //!
 //! * which expert matrices go to host memory: the **last layers' first**
 //!   (later layers route more narrowly, so fewer of their experts are copied
-//!   per ubatch), or the first layers' where a calibration measured those
-//!   narrower ([`SpeedModel::first_layers_spread`]), one boundary layer split
-//!   per matrix (down, then gate, then up), expert biases with their
-//!   matrices unless asked otherwise;
+//!   per ubatch), one boundary layer split per matrix (down, then gate, then
+//!   up), expert biases with their matrices unless asked otherwise;
 //! * `n_ctx` and `n_ubatch` where the caller left them at their defaults,
 //!   and `n_gpu_layers` where the caller left it at llama.cpp's default and
 //!   moving every expert is not enough (below);
@@ -76,16 +74,14 @@ mod tests;
 #[cfg(test)]
 mod tests_ngl;
 #[cfg(test)]
-mod tests_order;
-#[cfg(test)]
 mod tests_splits;
 
-pub use calibrate::{CalibrationError, DecodePoint, HostExperts, PromptPoint, SPLIT_RATIO};
+pub use calibrate::{CalibrationError, DecodePoint, HostExperts, PromptPoint};
 pub use error::{PlanError, Shortfall};
 pub use layout::{ExpertPart, LayoutTensor, ModelLayout};
 pub use plan::{Plan, PlannedDevice};
 pub use search::DeviceBytes;
-pub use speed::{FirstLayersSpread, SpeedModel, SpeedPrediction, Workload};
+pub use speed::{SpeedModel, SpeedPrediction, Workload};
 
 use crate::devices::gpu_devices;
 use crate::gguf::GgufFile;
@@ -380,7 +376,7 @@ impl Planner {
         probe: &mut dyn MemoryProbe,
     ) -> Result<Plan, PlanError> {
         let biases_follow = self.expert_biases == ExpertBiases::FollowMatrices;
-        let units = setup.units(layout, biases_follow, &self.speed);
+        let units = setup.units(layout, biases_follow);
         // The search sees each budget less the shape's reserve; errors and
         // the plan report the caller's budgets.
         let budgets_for = |(_, _, n_ubatch): (u32, u32, u32)| -> Vec<u64> {
@@ -417,7 +413,6 @@ impl Planner {
                     setup,
                     &budgets,
                     biases_follow,
-                    &self.speed,
                     probe,
                     shape,
                 ) {
@@ -485,7 +480,7 @@ impl Planner {
             .map(|u| (u.layer, u.part))
             .collect();
         let overrides = patterns::host_patterns(&host_experts, biases_follow);
-        reasons.extend(describe_host(&host_experts, layout, &traffic, &self.speed));
+        reasons.extend(describe_host(&host_experts, layout, &traffic));
         if let Some(lowered) = &lowered {
             reasons.extend(describe_lowered(lowered, layout, &traffic));
         }
@@ -672,12 +667,7 @@ pub(crate) fn setup_traffic(layout: &ModelLayout, setup: &Setup, on_host: &[bool
         match (host(i), t.expert.is_some()) {
             // The input embeddings are a row lookup, not a matrix product.
             (true, false) if crate::offload::is_input_tensor(&t.name) => {}
-            (true, true) => {
-                traffic.host_expert_bytes += t.n_bytes;
-                if let Some(layer) = t.layer {
-                    *traffic.host_expert_bytes_by_layer.entry(layer).or_default() += t.n_bytes;
-                }
-            }
+            (true, true) => traffic.host_expert_bytes += t.n_bytes,
             (true, false) => traffic.host_dense_bytes += t.n_bytes,
             (false, true) => traffic.gpu_expert_bytes += t.n_bytes,
             (false, false) => traffic.gpu_dense_bytes += t.n_bytes,
@@ -693,14 +683,8 @@ pub(crate) fn setup_traffic(layout: &ModelLayout, setup: &Setup, on_host: &[bool
     traffic
 }
 
-/// One line naming the host experts by layer range and the order they left
-/// in, one with their size.
-fn describe_host(
-    host: &[(u32, ExpertPart)],
-    layout: &ModelLayout,
-    t: &Traffic,
-    speed: &SpeedModel,
-) -> Vec<String> {
+/// One line naming the host experts by layer range, one with their size.
+fn describe_host(host: &[(u32, ExpertPart)], layout: &ModelLayout, t: &Traffic) -> Vec<String> {
     if host.is_empty() {
         return vec!["every expert the planner may move fits on the GPU".into()];
     }
@@ -731,16 +715,10 @@ fn describe_host(
             partial.push(format!("layer {layer} ({})", names.join(", ")));
         }
     }
-    let order = match speed.first_layers_spread {
-        Some(first) if first.spread < speed.routing_spread => format!(
-            "layers 0–{} first (a prompt routes to {:.1}% of their experts, {:.1}% of the rest's)",
-            first.layers.saturating_sub(1),
-            first.spread * 100.0,
-            speed.routing_spread * 100.0
-        ),
-        _ => "last layers first".to_owned(),
-    };
-    let mut line = format!("experts to host memory, {order}: {}", ranges(&full));
+    let mut line = format!(
+        "experts to host memory, last layers first: {}",
+        ranges(&full)
+    );
     if !partial.is_empty() {
         line.push_str(&format!("; split boundary: {}", partial.join(", ")));
     }

@@ -1,5 +1,5 @@
 //! The search: which expert tensors leave each GPU so that every GPU fits its
-//! budget, taking as few as possible, in the order [`Setup::units`](super::setup::Setup::units) gives.
+//! budget, taking as few as possible and the last layers' first.
 //!
 //! Memory figures come from a [`MemoryProbe`], in practice llama.cpp's own
 //! accounting of a `no_alloc` dry run (nothing is allocated, no weight is
@@ -81,8 +81,7 @@ pub(crate) struct Unit {
 }
 
 /// The search's input: per GPU, its movable units in the order they leave
-/// (narrowest-routing layers first, then the last layer first; down, gate,
-/// up within a layer), and its budget.
+/// (last layer first; down, gate, up within a layer), and its budget.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Problem {
     pub units: Vec<Vec<Unit>>,

@@ -5,7 +5,6 @@
 
 use super::layout::{layer_slots, ExpertPart, ModelLayout, Slot};
 use super::search::Unit;
-use super::speed::SpeedModel;
 use super::PlanError;
 use crate::offload::{is_input_tensor, TensorRegex};
 use crate::LlamaModelParams;
@@ -142,16 +141,9 @@ impl Setup {
     }
 
     /// Per GPU, the expert matrices the planner may move, in the order they
-    /// leave: the narrowest-routing layers first by `speed`'s
-    /// [layer spread](SpeedModel::layer_spread) (a prompt copies less of
-    /// them), the last layer first among equals, down / gate / up within a
-    /// layer. A bias goes with its matrix when `biases_follow`.
-    pub fn units(
-        &self,
-        layout: &ModelLayout,
-        biases_follow: bool,
-        speed: &SpeedModel,
-    ) -> Vec<Vec<Unit>> {
+    /// leave: last layer first, down / gate / up within a layer. A bias goes
+    /// with its matrix when `biases_follow`.
+    pub fn units(&self, layout: &ModelLayout, biases_follow: bool) -> Vec<Vec<Unit>> {
         let mut units: Vec<Vec<Unit>> = vec![Vec::new(); self.n_gpus];
         let mut keyed: std::collections::BTreeMap<(usize, u32, ExpertPart), Unit> =
             std::collections::BTreeMap::new();
@@ -176,12 +168,7 @@ impl Setup {
             units[gpu].push(unit);
         }
         for list in &mut units {
-            list.sort_by(|a, b| {
-                let spread = |u: &Unit| speed.layer_spread(u.layer);
-                (spread(a).total_cmp(&spread(b)))
-                    .then(b.layer.cmp(&a.layer))
-                    .then(a.part.cmp(&b.part))
-            });
+            list.sort_by_key(|u| (std::cmp::Reverse(u.layer), u.part));
         }
         units
     }

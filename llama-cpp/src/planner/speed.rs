@@ -72,25 +72,6 @@ pub struct SpeedModel {
     /// property of the model (and the prompt) rather than the machine; fit
     /// it to measured prompt speeds with [`SpeedModel::calibrate_prompt`].
     pub routing_spread: f64,
-    /// Where the first layers route a prompt over another share of their
-    /// experts than the rest: those layers' spread, the
-    /// [`routing_spread`](SpeedModel::routing_spread) being the rest's. `None` (the default):
-    /// every layer alike. Fitted by [`SpeedModel::calibrate_prompt`] from a
-    /// `--n-cpu-moe N` and a `--cpu-moe` prompt speed. The planner sends the
-    /// narrower-routing layers' experts to the host first: they are copied
-    /// less per ubatch (a random-weight Qwen3-30B-A3B's first 24 layers
-    /// prompted 1.9× faster from the host than its last 24 on 512 tokens,
-    /// where trained models route more narrowly in their later layers).
-    pub first_layers_spread: Option<FirstLayersSpread>,
-}
-
-/// The routing spread of layers `0..layers`: [`SpeedModel::first_layers_spread`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FirstLayersSpread {
-    /// Layers `0..layers` route with `spread`.
-    pub layers: u32,
-    /// Their share of the experts, as [`SpeedModel::routing_spread`].
-    pub spread: f64,
 }
 
 impl SpeedModel {
@@ -139,15 +120,6 @@ impl SpeedModel {
             gpu_prompt_flops: 105e12,
             gpu_prompt_layer_overhead: 0.45e-3,
             routing_spread: 1.0,
-            first_layers_spread: None,
-        }
-    }
-
-    /// The routing spread of `layer`'s experts.
-    pub fn layer_spread(&self, layer: u32) -> f64 {
-        match self.first_layers_spread {
-            Some(first) if layer < first.layers => first.spread,
-            _ => self.routing_spread,
         }
     }
 }
@@ -189,13 +161,10 @@ pub struct SpeedPrediction {
 }
 
 /// The bytes of a placement that the speed depends on.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Traffic {
     /// Routed-expert bytes in host memory (copied per ubatch as used).
     pub host_expert_bytes: u64,
-    /// The same per layer: layers route over different shares of their
-    /// experts ([`SpeedModel::layer_spread`]).
-    pub host_expert_bytes_by_layer: std::collections::BTreeMap<u32, u64>,
     /// Other bytes in host memory that layers compute with (copied whole).
     pub host_dense_bytes: u64,
     /// Routed-expert bytes on the GPUs.
@@ -315,8 +284,8 @@ impl SpeedModel {
         let attention_width = layout.attention_width();
         // A ubatch of `t` tokens after `start` earlier ones.
         let ubatch = |t: u32, start: u32| {
-            let copied =
-                self.copied_expert_bytes(layout, traffic, t) + traffic.host_dense_bytes as f64;
+            let used = copied_share(layout.active_fraction(), self.routing_spread, t);
+            let copied = traffic.host_expert_bytes as f64 * used + traffic.host_dense_bytes as f64;
             // Causal attention: token i of the ubatch sees start + i + 1 keys.
             let (t, start) = (f64::from(t), f64::from(start));
             let attention = 4.0 * attention_width * t * (start + (t + 1.0) / 2.0);
@@ -331,22 +300,6 @@ impl SpeedModel {
             seconds += ubatch(rest, full * n_ubatch);
         }
         seconds
-    }
-
-    /// Host expert bytes a ubatch of `tokens` tokens copies: per layer, the
-    /// share its routing spread gives ([`copied_share`]).
-    fn copied_expert_bytes(&self, layout: &ModelLayout, traffic: &Traffic, tokens: u32) -> f64 {
-        let used = layout.active_fraction();
-        let share = |spread: f64| copied_share(used, spread, tokens);
-        let by_layer = &traffic.host_expert_bytes_by_layer;
-        // Experts outside any layer (none in llama.cpp's MoE models) route as the rest.
-        let unlayered = traffic
-            .host_expert_bytes
-            .saturating_sub(by_layer.values().sum());
-        (by_layer.iter())
-            .map(|(&layer, &bytes)| bytes as f64 * share(self.layer_spread(layer)))
-            .sum::<f64>()
-            + unlayered as f64 * share(self.routing_spread)
     }
 
     /// Prompt and decode speed, and the workload's time.

@@ -271,7 +271,7 @@ fn caller_overrides_are_kept_and_planned_around() {
     let setup = Setup::from_rules(&layout, -1, &[140 * GIB], |n| {
         caller.is_match(n).then_some(Slot::Host)
     });
-    let units = setup.units(&layout, false, &SpeedModel::default());
+    let units = setup.units(&layout, false);
     assert_eq!(
         units[0].len(),
         20 * 3,
@@ -577,7 +577,7 @@ fn the_speed_model_reproduces_the_measured_gpt_oss_rows() {
         [(24, 2174.0, 35.9), (12, 3662.0, 63.4), (0, 11409.0, 269.3)]
     {
         let setup = one_gpu(&layout);
-        let units = setup.units(&layout, true, &SpeedModel::default());
+        let units = setup.units(&layout, true);
         let problem = Problem {
             units,
             budgets: vec![u64::MAX],
@@ -712,7 +712,7 @@ fn tied_embeddings_count_once_more_on_the_output_gpu() {
     );
     assert_eq!(setup.tied_output_copy, Some((0, Slot::Gpu(0))));
     let problem = Problem {
-        units: setup.units(&tied, false, &SpeedModel::default()),
+        units: setup.units(&tied, false),
         budgets: vec![GIB],
         n_gpu_layers: None,
     };
@@ -730,10 +730,7 @@ fn tied_embeddings_count_once_more_on_the_output_gpu() {
     // With n_gpu_layers 0 nothing is on a GPU, and there is no second copy.
     let cpu_only = Setup::from_rules(&tied, 0, &[GIB], |_| None);
     assert_eq!(cpu_only.tied_output_copy, None);
-    assert!(cpu_only
-        .units(&tied, false, &SpeedModel::default())
-        .iter()
-        .all(Vec::is_empty));
+    assert!(cpu_only.units(&tied, false).iter().all(Vec::is_empty));
 }
 
 #[test]

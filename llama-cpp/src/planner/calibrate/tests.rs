@@ -44,7 +44,7 @@ fn a_point_has_the_traffic_the_planner_gives_its_placement() {
     // their matrices one per layer, the split one included.
     for (follow, trips) in [(false, 37), (true, 13)] {
         let problem = Problem {
-            units: setup.units(&layout, follow, &SpeedModel::default()),
+            units: setup.units(&layout, follow),
             budgets: vec![u64::MAX],
             n_gpu_layers: None,
         };
@@ -714,66 +714,4 @@ fn a_later_ubatch_pays_for_attention_over_the_earlier_ones() {
     let dense =
         ModelLayout::from_parts([1, 0, 0], 4096, [("blk.0.attn_q.weight", 1 << 20, 1 << 20)]);
     assert_eq!(dense.attention_width(), 0.0);
-}
-
-/// `routing_spread` for every layer, `first` for layers `0..24`.
-fn two_spreads(first: f64, rest: f64) -> SpeedModel {
-    SpeedModel {
-        routing_spread: rest,
-        first_layers_spread: Some(FirstLayersSpread {
-            layers: 24,
-            spread: first,
-        }),
-        ..SpeedModel::h200_reference()
-    }
-}
-
-#[test]
-fn first_layers_that_route_otherwise_get_a_spread_of_their_own() {
-    let layout = qwen3_moe();
-    // Narrower first (a random-weight Qwen3-30B-A3B on the H200) and
-    // narrower last (trained models): both recovered from the points.
-    for (first, rest) in [(0.07, 0.5), (0.6, 0.1)] {
-        let truth = two_spreads(first, rest);
-        let points = prompt_points(&truth, &layout);
-        let fitted = SpeedModel::h200_reference()
-            .calibrate_prompt(&layout, &points)
-            .unwrap();
-        let split = fitted.first_layers_spread.expect("two spreads");
-        assert_eq!(split.layers, 24);
-        assert!((split.spread - first).abs() < 1e-3, "{fitted:?}");
-        assert!((fitted.routing_spread - rest).abs() < 1e-3, "{fitted:?}");
-        for point in &points {
-            let ratio = prompt_tps(&fitted, &layout, point) / point.prompt_tps;
-            assert!((ratio - 1.0).abs() < 1e-3, "{point:?}: {ratio}");
-        }
-        assert_eq!(fitted.layer_spread(23), split.spread);
-        assert_eq!(fitted.layer_spread(24), fitted.routing_spread);
-    }
-}
-
-#[test]
-fn one_spread_where_the_points_cannot_tell_the_layers_apart() {
-    let layout = qwen3_moe();
-    let reference = SpeedModel::h200_reference();
-    let points = prompt_points(&two_spreads(0.07, 0.5), &layout);
-    let one = |points: &[PromptPoint]| {
-        let fitted = reference.calibrate_prompt(&layout, points).unwrap();
-        assert_eq!(fitted.first_layers_spread, None, "{points:?}");
-        fitted
-    };
-    // --cpu-moe alone, or --n-cpu-moe alone.
-    one(&[points[0].clone(), points[2].clone()]);
-    one(&points[1..2]);
-    // Two --n-cpu-moe counts: which boundary is ambiguous.
-    let mut other = PromptPoint::n_cpu_moe(12, 512, 512, 0.0);
-    other.prompt_tps = prompt_tps(&two_spreads(0.07, 0.5), &layout, &other);
-    one(&[points[0].clone(), points[1].clone(), other]);
-    // Spreads within SPLIT_RATIO of each other: one, between the two.
-    let near = prompt_points(&two_spreads(0.45, 0.5), &layout);
-    let fitted = one(&near);
-    assert!(
-        fitted.routing_spread > 0.44 && fitted.routing_spread < 0.51,
-        "{fitted:?}"
-    );
 }
