@@ -35,6 +35,8 @@
 #                fit, 512- and 4,096-token prompts, all loaded at once and run in turns (bench_moe
 #                --interleave, RUNS default 8): paired ratios per run (paired.py), free of host drift,
 #                and calib's two rows in the same turns (the plan re-predicted with them)
+#   order        PRESET's (default Qwen3-30B-A3B) first half of the layers' experts on the host against its
+#                last half, 512- and 2,048-token prompts, in turns and then one after another
 #   plan-trades  the planner's own ubatch choice (fit_ubatch) at 8 GiB on 4,096- and 16,384-token prompts,
 #                each in a process of its own: does the reserve, grown past 2,048-token ubatches, hold?
 #   host-decode-a, host-decode-b  issue 15: GPT-OSS-20B --cpu-moe decode (example defaults, 5 runs) per thread count,
@@ -286,6 +288,36 @@ plan_trades() {
 # all loaded at once, their runs in turns: run-by-run ratios, free of the host's drift. calib's two
 # rows run in the same turns, and bench_moe re-predicts the plan with them: the speed model's error
 # apart from the drift since the plan's own calibration.
+# Does the order in which layers' experts leave the GPU matter? PRESET's first half of the layers'
+# experts on the host against its last half (an override file), 512- and 2,048-token prompts, with
+# --cpu-moe beside: in turns (RUNS default 8), then one after another in one process.
+order() {
+    local preset=${PRESET:-qwen3-30b-a3b} half ex=example=1,ctx=8192,gen=16 p configs=()
+    half=$(($(preset_layers "$preset") / 2))
+    python3 - "$half" "$(preset_layers "$preset")" > "$out/last-half-$preset.txt" <<'PY'
+import sys
+half, n = map(int, sys.argv[1:])
+layers = "|".join(str(l) for l in range(half, n))
+print(f"ot blk\\.({layers})\\.ffn_(up|down|gate)_exps.*=CPU")
+PY
+    for p in 512 2048; do
+        configs+=("first-p$p:moe=$half,$ex,prompt=$p" "last-p$p:ot_file=$out/last-half-$preset.txt,$ex,prompt=$p")
+    done
+    configs+=("base-p512:moe=all,$ex,prompt=512")
+    PRESET=$preset INTERLEAVE=1 RUNS=${RUNS:-8} sweep "order-$preset" -- "${configs[@]}"
+    PRESET=$preset RUNS=${RUNS:-8} sweep "order-seq-$preset" -- "${configs[@]}"
+    python3 - "$out/sweep-order-$preset.json" "$out/sweep-order-seq-$preset.json" <<'PY' | tee "$out/order-$preset.md"
+import json, statistics, sys
+for path in sys.argv[1:]:
+    rows = {r["config"]["name"]: r["rust"]["prompt_tps"] for r in json.load(open(path))}
+    for p in (512, 2048):
+        a, b = rows[f"first-p{p}"], rows[f"last-p{p}"]
+        ratio = statistics.median(x / y for x, y in zip(a, b))
+        print(f"{path}: {p} tokens, first half / last half on the host: prompt {statistics.mean(a):,.0f} "
+              f"/ {statistics.mean(b):,.0f} t/s, paired median {ratio:.3f}")
+PY
+}
+
 gap() {
     local b=${GAP_BUDGET:-10} preset=${PRESET:-gpt-oss-20b} calib p configs=() half
     local common=example=1,ctx=8192,gen=64
@@ -540,6 +572,7 @@ for step in "$@"; do
         plan-trades) plan_trades ;;
         calib) calib ;;
         gap) gap ;;
+        order) order ;;
         cpu-builds) cpu_builds ;;
         tilecfg) tilecfg ;;
         amx-check) amx_check ;;
