@@ -88,7 +88,9 @@ pub(crate) fn run(
             // 1024 · 128 · poll pauses after a graph): a decode after a
             // 512-token prompt, which starts sooner, ran 4–24% slower than
             // one after 4,096 tokens, every placement (docs/BENCHMARKS.md).
-            contexts[i].pause_cpu_threads();
+            if !args.keep_polling {
+                contexts[i].pause_cpu_threads();
+            }
             // Turn 0 is the warm-up.
             if turn > 0 {
                 runs[i].push(r);

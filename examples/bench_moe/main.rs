@@ -89,6 +89,11 @@ struct Args {
     /// memory, not after the runs (the backends' pools are then shared).
     #[arg(long)]
     interleave: bool,
+    /// With --interleave, leave each context's CPU workers polling after its
+    /// run, as before they were paused: the next configuration's run then
+    /// shares the cores with them (for measuring what that costs).
+    #[arg(long, requires = "interleave")]
+    keep_polling: bool,
 }
 
 #[derive(Debug, Serialize)]

@@ -171,6 +171,8 @@ sweep() {
     for c in "$@"; do args+=(--config "$c"); done
     [ "${WITH_C:-0}" = 1 ] || args+=(--no-c)
     [ "${INTERLEAVE:-0}" = 0 ] || args+=(--interleave)
+    # What the turns cost when each context's workers keep polling after its run (the fifth run's way).
+    [ "${KEEP_POLLING:-0}" = 0 ] || args+=(--keep-polling)
     log "sweep $label: ${envs[*]} $*"
     env LD_LIBRARY_PATH="$(lib_path)" RUST_LOG=info "${envs[@]}" "$bin/bench_moe" --model "$model" --runs "${RUNS:-3}" \
         --json "$out/sweep-$label.json" "${args[@]}" > "$out/sweep-$label.txt" 2> "$out/sweep-$label.err" \
@@ -262,7 +264,10 @@ preset_layers() { case $1 in gpt-oss-20b) echo 24 ;; phi-3.5-moe) echo 32 ;; dee
 calib() {
     local preset=${PRESET:-gpt-oss-20b} ex=example=1,gen=64 half
     half=$(($(preset_layers "$preset") / 2))
-    INTERLEAVE=1 RUNS=${RUNS:-8} sweep "calib-$preset" -- "base:moe=all,$ex" "ncm$half:moe=$half,$ex"
+    # KEEP_POLLING=1: the same rows with the workers left polling, kept apart from the calibration.
+    local label=calib-$preset
+    [ "${KEEP_POLLING:-0}" = 0 ] || label+=-polling
+    INTERLEAVE=1 RUNS=${RUNS:-8} sweep "$label" -- "base:moe=all,$ex" "ncm$half:moe=$half,$ex"
 }
 
 # "all:TPS;N:TPS;all@P:TPS;N@P:TPS" for PRESET from calib's rows: mean Rust decode t/s, then mean
