@@ -38,7 +38,8 @@
 #   order        PRESET's (default Qwen3-30B-A3B) first half of the layers' experts on the host against its
 #                last half, 512- and 2,048-token prompts, in turns and then one after another
 #   plan-trades  the planner's own ubatch choice (fit_ubatch) at 8 GiB on 4,096- and 16,384-token prompts,
-#                each in a process of its own: does the reserve, grown past 2,048-token ubatches, hold?
+#                and the plan at ubatch 2,048 beside, each in a process of its own: does the reserve,
+#                grown past 2,048-token ubatches, hold, and does the larger ubatch pay?
 #   host-decode-a, host-decode-b  issue 15: GPT-OSS-20B --cpu-moe decode (example defaults, 5 runs) per thread count,
 #                thread-pool setting (poll, priority, CPU mask), host buffer type (pinned vs CPU repack
 #                vs plain), expert biases on the GPU, GGML_CUDA_GRAPH_OPT; --n-cpu-moe 12 beside
@@ -277,14 +278,19 @@ calib_points() {
     sed -n 's/^calibration points (ubatch [0-9]*): //p' "$out/sweep-calib-${PRESET:-gpt-oss-20b}.txt" 2>/dev/null | tail -n 1
 }
 
-# The planner's own ubatch choice at 8 GiB for long prompts, each in a process of its own (the
-# reserve grows past 2,048-token ubatches: does it hold the peak?).
+# The planner's own ubatch choice at 8 GiB for long prompts, beside the plan at the example's 2,048-token
+# ubatch, each in a process of its own (the reserve grows past 2,048-token ubatches: does it hold the
+# peak? and did the larger ubatch pay?), calibrated as plan and gap are.
 plan_trades() {
-    local p files=()
+    local p files=() calib
+    calib=${PLAN_CALIB:-$(calib_points)}
     for p in 4096 16384; do
         RUNS=${RUNS:-2} sweep "plan-trades-$p" -- \
-            "ub8-p$p:fit=8GiB,fit_ubatch=1,example=1,ctx=$((p + 1024)),gen=64,prompt=$p"
-        files+=("$out/sweep-plan-trades-$p.json")
+            "ub8-p$p:fit=8GiB,fit_ubatch=1,example=1,ctx=$((p + 1024)),gen=64,prompt=$p${calib:+,fit_calib=$calib}"
+        # The same budget at the example's 2,048-token ubatch: did the planner's choice pay?
+        RUNS=${RUNS:-2} sweep "plan-trades-$p-ub2048" -- \
+            "ub2048-p$p:fit=8GiB,example=1,ctx=$((p + 1024)),gen=64,prompt=$p${calib:+,fit_calib=$calib}"
+        files+=("$out/sweep-plan-trades-$p.json" "$out/sweep-plan-trades-$p-ub2048.json")
     done
     python3 "$dist/plan_table.py" "${files[@]}" | tee "$out/plan-trades.md" || true
 }
