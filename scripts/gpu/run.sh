@@ -299,36 +299,6 @@ plan_trades() {
 # all loaded at once, their runs in turns: run-by-run ratios, free of the host's drift. calib's two
 # rows run in the same turns, and bench_moe re-predicts the plan with them: the speed model's error
 # apart from the drift since the plan's own calibration.
-# Does the order in which layers' experts leave the GPU matter? PRESET's first half of the layers'
-# experts on the host against its last half (an override file), 512- and 2,048-token prompts, with
-# --cpu-moe beside: in turns (RUNS default 8), then one after another in one process.
-order() {
-    local preset=${PRESET:-qwen3-30b-a3b} half ex=example=1,ctx=8192,gen=16 p configs=()
-    half=$(($(preset_layers "$preset") / 2))
-    python3 - "$half" "$(preset_layers "$preset")" > "$out/last-half-$preset.txt" <<'PY'
-import sys
-half, n = map(int, sys.argv[1:])
-layers = "|".join(str(l) for l in range(half, n))
-print(f"ot blk\\.({layers})\\.ffn_(up|down|gate)_exps.*=CPU")
-PY
-    for p in 512 2048; do
-        configs+=("first-p$p:moe=$half,$ex,prompt=$p" "last-p$p:ot_file=$out/last-half-$preset.txt,$ex,prompt=$p")
-    done
-    configs+=("base-p512:moe=all,$ex,prompt=512")
-    PRESET=$preset INTERLEAVE=1 RUNS=${RUNS:-8} sweep "order-$preset" -- "${configs[@]}"
-    PRESET=$preset RUNS=${RUNS:-8} sweep "order-seq-$preset" -- "${configs[@]}"
-    python3 - "$out/sweep-order-$preset.json" "$out/sweep-order-seq-$preset.json" <<'PY' | tee "$out/order-$preset.md"
-import json, statistics, sys
-for path in sys.argv[1:]:
-    rows = {r["config"]["name"]: r["rust"]["prompt_tps"] for r in json.load(open(path))}
-    for p in (512, 2048):
-        a, b = rows[f"first-p{p}"], rows[f"last-p{p}"]
-        ratio = statistics.median(x / y for x, y in zip(a, b))
-        print(f"{path}: {p} tokens, first half / last half on the host: prompt {statistics.mean(a):,.0f} "
-              f"/ {statistics.mean(b):,.0f} t/s, paired median {ratio:.3f}")
-PY
-}
-
 gap() {
     local b=${GAP_BUDGET:-10} preset=${PRESET:-gpt-oss-20b} calib p configs=() half
     local common=example=1,ctx=8192,gen=64
@@ -344,6 +314,32 @@ gap() {
     configs+=("base:moe=all,example=1,gen=64" "ncm$half:moe=$half,example=1,gen=64")
     INTERLEAVE=1 RUNS=${RUNS:-8} sweep "gap-$preset-$b" -- "${configs[@]}"
     python3 "$dist/paired.py" "$out/sweep-gap-$preset-$b.json" | tee "$out/gap-$preset-$b-table.md" || true
+}
+
+# Does the order in which layers' experts leave the GPU matter? PRESET's first half of the layers'
+# experts on the host against its last half (an override file), 512- and 2,048-token prompts, with
+# --cpu-moe beside: in turns (RUNS default 8), then one after another in one process.
+order() {
+    local preset=${PRESET:-qwen3-30b-a3b} n half ex=example=1,ctx=8192,gen=16 p configs=()
+    n=$(preset_layers "$preset")
+    half=$((n / 2))
+    echo "ot blk\\.($(seq -s '|' "$half" $((n - 1))))\\.ffn_(up|down|gate)_exps.*=CPU" > "$out/last-half-$preset.txt"
+    for p in 512 2048; do
+        configs+=("first-p$p:moe=$half,$ex,prompt=$p" "last-p$p:ot_file=$out/last-half-$preset.txt,$ex,prompt=$p")
+    done
+    configs+=("base-p512:moe=all,$ex,prompt=512")
+    PRESET=$preset INTERLEAVE=1 RUNS=${RUNS:-8} sweep "order-$preset" -- "${configs[@]}"
+    PRESET=$preset RUNS=${RUNS:-8} sweep "order-seq-$preset" -- "${configs[@]}"
+    python3 - "$out/sweep-order-$preset.json" "$out/sweep-order-seq-$preset.json" <<'PY' | tee "$out/order-$preset.md"
+import json, statistics, sys
+for path in sys.argv[1:]:
+    rows = {r["config"]["name"]: r["rust"]["prompt_tps"] for r in json.load(open(path))}
+    for p in (512, 2048):
+        a, b = rows[f"first-p{p}"], rows[f"last-p{p}"]
+        ratio = statistics.median(x / y for x, y in zip(a, b))
+        print(f"{path}: {p} tokens, first half / last half on the host: prompt {statistics.mean(a):,.0f} "
+              f"/ {statistics.mean(b):,.0f} t/s, median of run i / run i {ratio:.3f}")
+PY
 }
 
 cpu_builds() {
