@@ -80,6 +80,17 @@ loaded() { LD_LIBRARY_PATH=$(IFS=:; echo "$*") ldd "$bin/moe_offload" | grep -o 
 
 log() { printf '\n### %s (%s)\n' "$*" "$(date +%T)" | tee -a "$out/steps.log"; }
 
+# The aggregate CPU line of /proc/stat: user nice system idle iowait irq softirq steal (ticks).
+cpu_ticks() { awk '/^cpu /{print $2, $3, $4, $5, $6, $7, $8, $9}' /proc/stat; }
+# The share of CPU time stolen by the hypervisor and waiting on I/O between two cpu_ticks: a
+# noisy neighbour or a writeback shows here, not in our rows' spread alone.
+cpu_share() { # BEFORE AFTER
+    awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " ")
+        for (i = 1; i <= n; i++) { d[i] = y[i] - x[i]; t += d[i] }
+        if (t > 0) printf "steal %.1f%%, iowait %.1f%%, busy %.1f%%\n", 100 * d[8] / t, 100 * d[5] / t,
+            100 * (t - d[4] - d[5]) / t }'
+}
+
 hardware() {
     { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
       lscpu | grep -E 'Model name|^CPU\(s\)|Thread|Core|Socket|NUMA node\(|L3'
@@ -175,9 +186,12 @@ sweep() {
     # What the turns cost when each context's workers keep polling after its run (the fifth run's way).
     [ "${KEEP_POLLING:-0}" = 0 ] || args+=(--keep-polling)
     log "sweep $label: ${envs[*]} $*"
+    local ticks
+    ticks=$(cpu_ticks)
     env LD_LIBRARY_PATH="$(lib_path)" RUST_LOG=info "${envs[@]}" "$bin/bench_moe" --model "$model" --runs "${RUNS:-3}" \
         --json "$out/sweep-$label.json" "${args[@]}" > "$out/sweep-$label.txt" 2> "$out/sweep-$label.err" \
         || echo "sweep $label FAILED" | tee -a "$out/steps.log"
+    echo "sweep $label CPU time: $(cpu_share "$ticks" "$(cpu_ticks)")" | tee -a "$out/steps.log"
     grep -E "^##|device|rust|Rust/C|^c " "$out/sweep-$label.txt" || true
 }
 
@@ -480,7 +494,14 @@ test_moe() {
 }
 
 synth() { # preset file
-    [ -f "$2" ] || { log "writing $1"; /usr/bin/time -v "$bin/synth_moe" --preset "$1" --output "$2" > "$out/synth-$1.txt" 2>&1; }
+    [ -f "$2" ] && return
+    log "writing $1"
+    /usr/bin/time -v "$bin/synth_moe" --preset "$1" --output "$2" > "$out/synth-$1.txt" 2>&1
+    # The kernel writes the model's dirty pages (13-17 GB) back while the next step runs: the
+    # first calibration of each call ran 8-15% slower than the same rows minutes later.
+    local t0=$SECONDS
+    sync
+    echo "sync after writing $1: $((SECONDS - t0)) s" | tee -a "$out/steps.log"
 }
 
 demo_gptoss() {
