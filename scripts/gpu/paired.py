@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The plan against its baselines, run by run, from a bench_moe --interleave JSON (run.sh gap).
 
-Rows named fit<REST> are the plan; ncm<REST> the best --n-cpu-moe N for the same budget and
-llfit<REST> llama.cpp's own fit. With --interleave their runs took turns, so run i of each saw
+Rows named fit<REST> are the plan; ncm<REST> the best --n-cpu-moe N for the same budget,
+llfit<REST> llama.cpp's own fit, and aa<REST> the plan's row once more: its ratio to the plan is
+a placement against itself, the noise floor the other ratios are read against. With --interleave their runs took turns, so run i of each saw
 about the same host: the ratio of run i to run i is the placement's, and its median over the
 turns is steadier than a ratio of means when the host drifts. The range shows the spread.
 Second table: each plan row over its prediction, and over its re-prediction with the planner
@@ -39,7 +40,7 @@ def paired(rows):
     for name, r in rows.items():
         if not name.startswith("fit"):
             continue
-        for prefix in ("ncm", "llfit"):
+        for prefix in ("aa", "ncm", "llfit"):
             o = rows.get(prefix + name[3:])
             if not o:
                 continue

@@ -34,7 +34,8 @@
 #   gap          at GAP_BUDGET GiB (default 10) for PRESET, the plan, the best --n-cpu-moe N and llama.cpp's
 #                fit, 512- and 4,096-token prompts, all loaded at once and run in turns (bench_moe
 #                --interleave, RUNS default 8): paired ratios per run (paired.py), free of host drift,
-#                and calib's two rows in the same turns (the plan re-predicted with them)
+#                the plan's 512-token row twice (its ratio to itself: the noise floor), and calib's two
+#                rows in the same turns (the plan re-predicted with them)
 #   order        PRESET's (default Qwen3-30B-A3B) first half of the layers' experts on the host against its
 #                last half, 512- and 2,048-token prompts, in turns and then one after another
 #   plan-trades  the planner's own ubatch choice (fit_ubatch) at 8 GiB on 4,096- and 16,384-token prompts,
@@ -325,6 +326,9 @@ gap() {
             "ncm$b-p$p:ncm_fit=${b}GiB,$common,prompt=$p"
             "llfit$b-p$p:ot_file=$out/llfit-$preset-$b.txt,$common,prompt=$p")
     done
+    # The plan's 512-token row once more: the spread of a placement against itself in the same
+    # turns, so a paired ratio a few percent off 1 can be told from the host's noise.
+    configs+=("aa$b-p512:fit=${b}GiB,$common,prompt=512${calib:+,fit_calib=$calib}")
     configs+=("base:moe=all,example=1,gen=64" "ncm$half:moe=$half,example=1,gen=64")
     INTERLEAVE=1 RUNS=${RUNS:-8} sweep "gap-$preset-$b" -- "${configs[@]}"
     python3 "$dist/paired.py" "$out/sweep-gap-$preset-$b.json" | tee "$out/gap-$preset-$b-table.md" || true
