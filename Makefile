@@ -14,7 +14,7 @@ MOE_MODEL := models/smollm2-moe-e4k1.gguf
 built_lib_dir = $$(ls -td $(CURDIR)/target/debug/build/llama-cpp-moe-sys-*/out/lib 2>/dev/null \
 	| while read d; do ls $$d/$(1) > /dev/null 2>&1 && echo $$d; done | head -n 1)
 
-.PHONY: bootstrap models demo test test-fmt test-static test-native test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream test-dropin memcheck test-upstream bindings
+.PHONY: bootstrap models demo test test-fmt test-scripts test-static test-native test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream test-dropin memcheck test-upstream bindings
 
 bootstrap:
 	scripts/bootstrap.sh --no-model
@@ -34,7 +34,7 @@ demo: models
 
 # test-upstream runs last: it is the longest lane (~16 min cold on 2 cores, mostly two llama.cpp
 # builds) and needs nothing from the others, so a failure there reports after every other lane.
-test: models test-fmt test-static test-native test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream test-dropin memcheck test-upstream
+test: models test-fmt test-scripts test-static test-native test-lint test-bindings test-dynamic test-lib-dir test-docs test-downstream test-dropin memcheck test-upstream
 
 # Default build: vendored llama.cpp, static, CPU.
 test-static: models
@@ -50,6 +50,14 @@ test-fmt:
 	@if ! $(CARGO) fmt --version > /dev/null 2>&1; then \
 		echo "test-fmt: skipped, rustfmt is not installed (rustup component add rustfmt)"; exit 0; fi; \
 	$(CARGO) fmt --all --check && $(CARGO) fmt --all --check --manifest-path fuzz/Cargo.toml
+
+# The GPU machine's scripts run only there, a few times a week: their syntax is checked here, and
+# paired.py reads a committed gap sweep back into its table.
+test-scripts:
+	for f in scripts/*.sh scripts/gpu/*.sh .ci/run; do bash -n "$$f" || exit 1; done
+	python3 -c 'import ast, sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]' scripts/gpu/*.py
+	python3 scripts/gpu/paired.py docs/measurements/planner/2026-12-03-paused/warm/sweep-gap-gpt-oss-20b-8.json \
+		| grep -q '^| fit8-p512 | ncm8-p512 | 6 | 3,560.1 | 3,530.6 | 1.003 '
 
 # Clippy, warnings as errors; it also checks std APIs against rust-version (incompatible_msrv).
 # Clippy's compiler wrapper gives the build script a fresh OUT_DIR, which would rebuild llama.cpp
