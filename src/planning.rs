@@ -128,6 +128,35 @@ pub fn parse_calibration(
     Ok(points)
 }
 
+/// One row measured with a placement llama.cpp's flags name: a decode and a
+/// prompt point for the speed model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MeasuredRow {
+    /// `--cpu-moe` or `--n-cpu-moe N`.
+    pub placement: CpuMoe,
+    /// Tokens of the measured prompt.
+    pub prompt_tokens: u32,
+    /// Measured prompt tokens per second.
+    pub prompt_tps: f64,
+    /// Measured generated tokens per second.
+    pub decode_tps: f64,
+}
+
+/// `rows` as the text [`parse_calibration`] reads back: decode items, then
+/// prompt items, `separator` between them (`,` for `moe_offload --calib`,
+/// `;` inside a `bench_moe` configuration).
+pub fn calibration_text(rows: &[MeasuredRow], separator: char) -> String {
+    let decode = rows
+        .iter()
+        .map(|r| format!("{}:{:.2}", r.placement, r.decode_tps));
+    let prompt = rows.iter().map(|r| {
+        let (placement, tokens, tps) = (r.placement, r.prompt_tokens, r.prompt_tps);
+        format!("{placement}@{tokens}:{tps:.2}")
+    });
+    let items: Vec<_> = decode.chain(prompt).collect();
+    items.join(&separator.to_string())
+}
+
 /// Why no calibrated speed model came out.
 #[derive(Debug, thiserror::Error)]
 pub enum CalibrateError {
@@ -249,6 +278,41 @@ mod tests {
             panic!("a list is per device");
         };
         assert_eq!(sizes, [8 << 30, 4 << 30]);
+    }
+
+    #[test]
+    fn calibration_text_reads_back_as_the_rows_it_was_made_of() {
+        let rows = [
+            MeasuredRow {
+                placement: CpuMoe::All,
+                prompt_tokens: 512,
+                prompt_tps: 6180.064,
+                decode_tps: 35.626,
+            },
+            MeasuredRow {
+                placement: CpuMoe::FirstLayers(24),
+                prompt_tokens: 512,
+                prompt_tps: 8058.84,
+                decode_tps: 61.6,
+            },
+        ];
+        let text = calibration_text(&rows, ',');
+        assert_eq!(text, "all:35.63,24:61.60,all@512:6180.06,24@512:8058.84");
+        assert_eq!(calibration_text(&rows, ';'), text.replace(',', ";"));
+        assert_eq!(
+            parse_calibration(&text, 2048).unwrap(),
+            CalibrationPoints {
+                decode: vec![
+                    DecodePoint::cpu_moe(35.63),
+                    DecodePoint::n_cpu_moe(24, 61.6)
+                ],
+                prompt: vec![
+                    PromptPoint::cpu_moe(512, 2048, 6180.06),
+                    PromptPoint::n_cpu_moe(24, 512, 2048, 8058.84),
+                ],
+            }
+        );
+        assert_eq!(calibration_text(&[], ','), "");
     }
 
     #[test]

@@ -5,43 +5,41 @@
 
 use super::ConfigResult;
 use llama_cpp_rs_moe::model_params::CpuMoe;
+use llama_cpp_rs_moe::planning::{calibration_text, MeasuredRow};
 
 /// The calibration points of the rows that ran plain `--cpu-moe` or
 /// `--n-cpu-moe N` (no budget, no llama.cpp fit), as `fit_calib=` takes
 /// them, and the ubatch their prompts ran in; `None` without a `--cpu-moe`
 /// row.
 pub(crate) fn calibration_points(results: &[ConfigResult]) -> Option<(String, u32)> {
-    let (mut keys, mut decode, mut prompt, mut n_ubatch) =
-        (Vec::new(), Vec::new(), Vec::new(), None);
+    let (mut rows, mut n_ubatch) = (Vec::<MeasuredRow>::new(), None);
     for r in results {
         let c = &r.config;
         if c.fit.is_some() || c.ncm_fit.is_some() || c.ot_file.is_some() {
             continue;
         }
-        let key = match c.cpu_moe {
-            Some(CpuMoe::All) => "all".to_owned(),
-            Some(CpuMoe::FirstLayers(n)) => n.to_string(),
-            None => continue,
+        let Some(placement) = c.cpu_moe else {
+            continue;
         };
         let (Some(d), Some(p)) = (&r.rust.decode_tps_summary, &r.rust.prompt_tps_summary) else {
             continue;
         };
         // One point per placement: the first row of it.
-        if keys.contains(&key) {
+        if rows.iter().any(|row| row.placement == placement) {
             continue;
         }
-        decode.push(format!("{key}:{:.2}", d.mean));
-        prompt.push(format!("{key}@{}:{:.2}", c.prompt, p.mean));
+        rows.push(MeasuredRow {
+            placement,
+            prompt_tokens: u32::try_from(c.prompt).ok()?,
+            prompt_tps: p.mean,
+            decode_tps: d.mean,
+        });
         n_ubatch = Some(c.ubatch.min(c.batch));
-        keys.push(key);
     }
-    if !keys.iter().any(|key| key == "all") {
+    if !rows.iter().any(|row| row.placement == CpuMoe::All) {
         return None;
     }
-    Some((
-        format!("{};{}", decode.join(";"), prompt.join(";")),
-        n_ubatch?,
-    ))
+    Some((calibration_text(&rows, ';'), n_ubatch?))
 }
 
 #[cfg(test)]
