@@ -157,6 +157,73 @@ pub fn calibration_text(rows: &[MeasuredRow], separator: char) -> String {
     items.join(&separator.to_string())
 }
 
+/// Why there is no pair of placements to calibrate with.
+#[derive(Debug, thiserror::Error)]
+pub enum CalibrationPlacementError {
+    /// No GPU budget: every weight is in host memory whatever the flags say.
+    #[error(
+        "no GPU: with every weight in host memory, where the experts sit changes nothing to \
+         calibrate"
+    )]
+    NoGpu,
+    /// Not even every expert in host memory fits.
+    #[error("not even --cpu-moe fits the budget ({})", budget_text(.0))]
+    NothingFits(Vec<u64>),
+    /// The model's header could not be read.
+    #[error("{path}: {source}")]
+    Model {
+        /// The model file.
+        path: String,
+        /// What went wrong.
+        source: GgufError,
+    },
+    /// A dry run failed.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+}
+
+fn budget_text(budgets: &[u64]) -> String {
+    let sizes: Vec<_> = budgets
+        .iter()
+        .map(|&b| format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64))
+        .collect();
+    sizes.join(", ")
+}
+
+/// The placements a calibration measures: `--cpu-moe`, and `--n-cpu-moe N`
+/// with `N` half the layers or, where that does not fit `budgets` (bytes per
+/// GPU, in name order, less `reserve`), the fewest host layers that do. The
+/// two decode points separate the cost per host expert byte from the fixed
+/// cost per layer the better, the further apart they are. `--cpu-moe` alone
+/// when nothing else fits.
+pub fn calibration_placements(
+    planner: &Planner,
+    params: &LlamaModelParams,
+    ctx_params: &LlamaContextParams,
+    budgets: &[u64],
+    reserve: u64,
+) -> Result<Vec<CpuMoe>, CalibrationPlacementError> {
+    if budgets.is_empty() {
+        return Err(CalibrationPlacementError::NoGpu);
+    }
+    let path = planner.path();
+    let file = GgufFile::open(path).map_err(|source| CalibrationPlacementError::Model {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let n_layer = ModelLayout::from_gguf(&file).n_layer as usize;
+    let Some((fewest, _)) = best_n_cpu_moe(planner, params, ctx_params, n_layer, budgets, reserve)?
+    else {
+        return Err(CalibrationPlacementError::NothingFits(budgets.to_vec()));
+    };
+    let n = fewest.max(n_layer / 2);
+    let mut placements = vec![CpuMoe::All];
+    if n < n_layer {
+        placements.push(CpuMoe::FirstLayers(n));
+    }
+    Ok(placements)
+}
+
 /// Why no calibrated speed model came out.
 #[derive(Debug, thiserror::Error)]
 pub enum CalibrateError {

@@ -7,7 +7,9 @@ use llama_cpp::{
     list_llama_ggml_backend_devices, LlamaBackend, LlamaBackendDeviceType, LlamaContextParams,
     LlamaModel, LlamaModelParams, LoadMode,
 };
+use llama_cpp_rs_moe::model_params::CpuMoe;
 use llama_cpp_rs_moe::models::{moe_test_model, require};
+use llama_cpp_rs_moe::planning::{calibration_placements, CalibrationPlacementError};
 use llama_cpp_rs_moe::synth::{build, Preset, SynthOptions};
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -219,5 +221,53 @@ fn plans_fit_their_budget_and_predict_the_load() {
     assert!(
         plan.host_experts.is_empty(),
         "the test MoE fits a GPU with {GIB} to spare: {plan}"
+    );
+}
+
+#[test]
+fn calibrating_without_a_gpu_says_so() {
+    let planner = Planner::new(require(moe_test_model()));
+    let err = calibration_placements(&planner, &read_params(), &ctx_params(), &[], 0).unwrap_err();
+    assert!(matches!(err, CalibrationPlacementError::NoGpu), "{err:?}");
+}
+
+#[test]
+#[ignore = "needs a GPU; runs in scripts/gpu/run.sh"]
+fn calibration_measures_cpu_moe_and_the_half_that_fits() {
+    assert!(has_gpu(), "this test needs a GPU build on a GPU machine");
+    let path = require(moe_test_model());
+    let planner = Planner::new(&path);
+    let n_layer = ModelLayout::from_gguf(&llama_cpp::gguf::GgufFile::open(&path).unwrap()).n_layer;
+    let gpu_total = |params: &LlamaModelParams| -> u64 {
+        let bytes = planner.dry_run(params, &ctx_params()).unwrap();
+        let gpus = bytes.iter().filter(|(d, _)| *d != "CPU");
+        gpus.map(|(_, b)| b.total()).sum()
+    };
+    let half = (n_layer / 2) as usize;
+    let (all, fewer) = (
+        gpu_total(&read_params().with_cpu_moe_all()),
+        gpu_total(&read_params().with_n_cpu_moe(half)),
+    );
+    assert!(
+        all < fewer,
+        "--cpu-moe {all} bytes, --n-cpu-moe {half} {fewer}"
+    );
+    let placements =
+        |budget: u64| calibration_placements(&planner, &read_params(), &ctx_params(), &[budget], 0);
+    // Room for half the layers' experts: the two points as far apart as that.
+    assert_eq!(
+        placements(fewer).unwrap(),
+        [CpuMoe::All, CpuMoe::FirstLayers(half)]
+    );
+    assert_eq!(
+        placements(2 * fewer).unwrap(),
+        [CpuMoe::All, CpuMoe::FirstLayers(half)]
+    );
+    // Room for --cpu-moe alone.
+    assert_eq!(placements(all).unwrap(), [CpuMoe::All]);
+    let err = placements(all - 1).unwrap_err();
+    assert!(
+        matches!(err, CalibrationPlacementError::NothingFits(ref b) if b == &[all - 1]),
+        "{err:?}"
     );
 }
