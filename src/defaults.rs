@@ -1,4 +1,4 @@
-//! The context settings `examples/moe_offload.rs` runs with by default,
+//! The context settings `examples/moe_offload/` runs with by default,
 //! shared with `examples/bench_moe/` so the benchmark measures exactly
 //! them. Each value was chosen by measurement on the H200 machine with
 //! GPT-OSS-20B's experts in host memory (docs/BENCHMARKS.md, "Defaults").

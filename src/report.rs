@@ -1,4 +1,4 @@
-//! The JSON report of `examples/moe_offload.rs` and the comparison and
+//! The JSON report of `examples/moe_offload/` and the comparison and
 //! summary built from it. The field names are the report's schema: renaming
 //! one changes every JSON file written since (docs/measurements/*.json).
 
