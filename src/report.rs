@@ -27,6 +27,9 @@ pub struct Report {
     pub configurations: Vec<ConfigReport>,
     /// The offloaded configuration against the baseline, with `--compare`.
     pub comparison: Option<Comparison>,
+    /// With `--calibrate`: the measured speeds as `--calib` text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<String>,
 }
 
 /// The model file, from its GGUF header.

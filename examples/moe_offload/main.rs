@@ -17,7 +17,10 @@
 //! times from timestamps taken as each token is sampled, memory from
 //! llama.cpp's own buffer accounting, the device query and /proc.
 
+mod calibrate;
+
 use anyhow::{bail, Context as _, Result};
+use calibrate::{calibration, calibration_placements, describe, placement_name, prompt_tokens};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use llama_cpp::planner::Workload;
@@ -28,7 +31,7 @@ use llama_cpp::{
 };
 use llama_cpp_rs_moe::defaults::{self, ContextSettings};
 use llama_cpp_rs_moe::measure::{
-    generate, percentile, physical_cores, DeviceFreeMemory, ProcessMemory, Summary,
+    bench_prompt, generate, percentile, physical_cores, DeviceFreeMemory, ProcessMemory, Summary,
 };
 use llama_cpp_rs_moe::model_params::{model_params, CpuMoe};
 use llama_cpp_rs_moe::models::moe_test_model;
@@ -118,6 +121,18 @@ struct Args {
     /// Also run without any override and compare speed, memory and output.
     #[arg(long)]
     compare: bool,
+    /// Measure this machine's speeds for the planner and print them as `--calib` text:
+    /// `--cpu-moe`, then `--n-cpu-moe N` with N half the layers or, on a smaller GPU, the fewest
+    /// that fit the budget (`--vram-budget`, default free memory minus 1 GiB), each on a
+    /// `--prompt-tokens` prompt (512 by default).
+    #[arg(long, conflicts_with_all = [
+        "cpu_moe", "n_cpu_moe", "fit", "no_fit", "calib", "compare", "dry_run", "overrides", "n_gpu_layers",
+    ])]
+    calibrate: bool,
+    /// Prompt with the benchmarks' fixed prompt of N tokens (bench_moe's) instead of --prompt:
+    /// prompt speed at a chosen length.
+    #[arg(long, value_name = "N", conflicts_with = "chat")]
+    prompt_tokens: Option<usize>,
     /// Write every figure to this JSON file.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -157,16 +172,27 @@ fn main() -> Result<()> {
     let facts = model_facts(&path, !args.no_sha256 && !args.dry_run)?;
     print_facts(&facts);
 
-    let offload = offload_params(&args)?;
-    let (offload, predicted) = fit(&args, &path, offload)?;
-    let baseline = base_params(&args);
-
-    if args.dry_run {
-        return dry_run(&backend, &args, &facts, &offload);
-    }
-
     let threads = args.threads.unwrap_or_else(physical_cores);
-    let mut configs = vec![(config_name(&args), offload.clone(), predicted)];
+    let placements = if args.calibrate {
+        calibration_placements(&args, &path, threads)?
+    } else {
+        Vec::new()
+    };
+    // --calibrate measures its two placements; otherwise the one the flags or the planner chose.
+    let mut configs: Vec<_> = if args.calibrate {
+        let params = |p| model_params(999, args.mmap, Some(p));
+        (placements.iter())
+            .map(|&p| (placement_name(p), params(p), None))
+            .collect()
+    } else {
+        let offload = offload_params(&args)?;
+        let (offload, predicted) = fit(&args, &path, offload)?;
+        if args.dry_run {
+            return dry_run(&backend, &args, &facts, &offload);
+        }
+        vec![(config_name(&args), offload, predicted)]
+    };
+    let baseline = base_params(&args);
     let mut comparison = None;
     if args.compare {
         match baseline_fits(&path, &baseline)? {
@@ -197,10 +223,11 @@ fn main() -> Result<()> {
             break;
         }
     }
-    if reports.len() == 2 {
+    if args.compare && reports.len() == 2 {
         comparison = Some(compare(&reports[0], &reports[1]));
     }
     print!("{}", summary(&reports, comparison.as_ref()));
+    let calibration = calibration(&args, &path, &placements, &reports);
 
     let report = Report {
         llama_cpp: env!("LLAMA_CPP_VERSION"),
@@ -208,6 +235,7 @@ fn main() -> Result<()> {
         settings: settings.expect("one config ran"),
         configurations: reports,
         comparison,
+        calibration,
     };
     if let Some(json) = &args.json {
         std::fs::write(json, serde_json::to_string_pretty(&report)?)
@@ -277,6 +305,7 @@ fn plans(args: &Args) -> bool {
 /// No placement flag and no `--no-fit`: the planner by default.
 fn default_fit(args: &Args) -> bool {
     !(args.no_fit
+        || args.calibrate
         || args.fit
         || args.vram_budget.is_some()
         || args.calib.is_some()
@@ -323,13 +352,7 @@ fn fit(
         // The prompt items were measured in ubatches of this run's size.
         let points = parse_calibration(text, args.ubatch.min(args.batch))?;
         let speed = calibrated_speed_model(path, &points)?;
-        println!(
-            "\nspeed model calibrated on {text}: host decode {:.1} GB/s, {:.3} ms per host layer, \
-             prompts routed to {:.1}% of the experts",
-            speed.host_decode_bandwidth / 1e9,
-            speed.host_decode_layer_overhead * 1e3,
-            speed.routing_spread * 100.0
-        );
+        println!("\nspeed model calibrated on {text}: {}", describe(&speed));
         planner = planner.speed_model(speed);
     }
     let ctx_params = context_params(args, args.threads.unwrap_or_else(physical_cores));
@@ -551,7 +574,10 @@ fn run_config(
     } else {
         args.prompt.clone()
     };
-    let prompt = vocab.tokenize(&prompt_text, AddBos::Always, args.chat)?;
+    let prompt = match prompt_tokens(args) {
+        Some(n) => bench_prompt(model.n_vocab(), n),
+        None => vocab.tokenize(&prompt_text, AddBos::Always, args.chat)?,
+    };
     if prompt.is_empty() {
         bail!("the prompt is empty after tokenization");
     }
@@ -602,7 +628,10 @@ fn run_config(
         let stream = run == 0;
         let mut decoder = TokenDecoder::new();
         if stream {
-            print!("\n{}", if args.chat { "" } else { prompt_text.as_str() });
+            match prompt_tokens(args) {
+                Some(n) => print!("\n[the benchmarks' {n}-token prompt]"),
+                None => print!("\n{}", if args.chat { "" } else { prompt_text.as_str() }),
+            }
         }
         let generation = generate(&mut ctx, &mut sampler, &prompt, args.n_predict, |token| {
             if stream {
