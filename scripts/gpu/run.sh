@@ -38,6 +38,9 @@
 #                rows in the same turns (the plan re-predicted with them)
 #   order        PRESET's (default Qwen3-30B-A3B) first half of the layers' experts on the host against its
 #                last half, 512- and 2,048-token prompts, in turns and then one after another
+#   planner-test tests/planner.rs's GPU tests (plan runs them first unless PLAN_TEST=0)
+#   moe-calibrate  `moe_offload --calibrate` on PRESET within CALIBRATE_BUDGET (default 8GiB), RUNS
+#                default 5: the one-command calibration, beside calib's rows
 #   plan-trades  the planner's own ubatch choice (fit_ubatch) at 8 GiB on 4,096- and 16,384-token prompts,
 #                and the plan at ubatch 2,048 beside, each in a process of its own: does the reserve,
 #                grown past 2,048-token ubatches, hold, and does the larger ubatch pay?
@@ -226,19 +229,34 @@ llfit() {
     grep -v '^ot ' "$out/llfit-$preset-$b.txt" | tr '\n' ' '; grep -c '^ot ' "$out/llfit-$preset-$b.txt" || true
 }
 
+# tests/planner.rs's GPU tests on a 2-layer Qwen3-30B-A3B-shaped model.
+planner_test() {
+    local small=$work/models/qwen3-2l.gguf
+    [ -f "$small" ] || "$bin/synth_moe" --preset qwen3-30b-a3b --layers 2 --output "$small" > /dev/null
+    log "planner test on the GPU (2-layer Qwen3-30B-A3B shapes)"
+    LLAMA_TEST_MOE_MODEL=$small run_bin test_planner --ignored --nocapture --test-threads 1 \
+        > "$out/test-planner.txt" 2>&1 || echo "planner test FAILED" | tee -a "$out/steps.log"
+    tail -n 3 "$out/test-planner.txt"
+}
+
+# `moe_offload --calibrate` on PRESET (default gpt-oss-20b) within CALIBRATE_BUDGET (default 8GiB):
+# the calibration a user makes in one command, to set beside calib's.
+moe_calibrate() {
+    local preset=${PRESET:-gpt-oss-20b}
+    synth "$preset" "$work/models/$preset.gguf"
+    log "moe_offload --calibrate, $preset, ${CALIBRATE_BUDGET:-8GiB}"
+    run_bin moe_offload --model "$work/models/$preset.gguf" --calibrate --vram-budget "${CALIBRATE_BUDGET:-8GiB}" \
+        --no-sha256 --runs "${RUNS:-5}" --json "$out/calibrate-$preset.json" > "$out/calibrate-$preset.txt" 2>&1 \
+        || echo "moe_offload --calibrate FAILED" | tee -a "$out/steps.log"
+    grep -E '^(calibration|speed model|these speeds)' "$out/calibrate-$preset.txt" || tail -n 5 "$out/calibrate-$preset.txt"
+}
+
 # PRESET (default gpt-oss-20b), PLAN_BUDGETS (GiB), PLAN_TEST=0 skips the GPU test, and
 # PLAN_LABEL names the sweep (plan-LABEL), so budgets can be split over calls.
 plan() {
-    local small=$work/models/qwen3-2l.gguf preset=${PRESET:-gpt-oss-20b} b configs
+    local preset=${PRESET:-gpt-oss-20b} b configs
     local model=$work/models/$preset.gguf label=plan${PLAN_LABEL:+-$PLAN_LABEL}
-    if [ "${PLAN_TEST:-1}" = 1 ]; then
-        [ -f "$small" ] || "$bin/synth_moe" --preset qwen3-30b-a3b --layers 2 --output "$small" \
-            > /dev/null
-        log "planner test on the GPU (2-layer Qwen3-30B-A3B shapes)"
-        LLAMA_TEST_MOE_MODEL=$small run_bin test_planner --ignored --nocapture --test-threads 1 \
-            > "$out/test-planner.txt" 2>&1 || echo "planner test FAILED" | tee -a "$out/steps.log"
-        tail -n 3 "$out/test-planner.txt"
-    fi
+    [ "${PLAN_TEST:-1}" = 0 ] || planner_test
     synth "$preset" "$model"
     local common=example=1,ctx=8192,gen=64 calib=
     # The speed model calibrated on this machine's --cpu-moe and --n-cpu-moe (half the layers)
@@ -603,6 +621,8 @@ for step in "$@"; do
         expert-gemv) expert_gemv ;;
         plan-trades) plan_trades ;;
         calib) calib ;;
+        planner-test) planner_test ;;
+        moe-calibrate) moe_calibrate ;;
         gap) gap ;;
         order) order ;;
         cpu-builds) cpu_builds ;;
