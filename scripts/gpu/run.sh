@@ -91,8 +91,20 @@ cpu_ticks() { awk '/^cpu /{print $2, $3, $4, $5, $6, $7, $8, $9}' /proc/stat; }
 cpu_share() { # BEFORE AFTER
     awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " ")
         for (i = 1; i <= n; i++) { d[i] = y[i] - x[i]; t += d[i] }
-        if (t > 0) printf "steal %.1f%%, iowait %.1f%%, busy %.1f%%\n", 100 * d[8] / t, 100 * d[5] / t,
-            100 * (t - d[4] - d[5]) / t }'
+        if (t > 0) printf "steal %.1f%%, iowait %.1f%%, system %.1f%%, busy %.1f%%\n", 100 * d[8] / t,
+            100 * d[5] / t, 100 * d[3] / t, 100 * (t - d[4] - d[5]) / t }'
+}
+# Memory reclaim and compaction since boot (/proc/vmstat): pages scanned by kswapd and in direct
+# reclaim, compaction stalls. The pinned host experts of a gap's nine contexts take half the RAM;
+# reclaim or compaction threads would take cores from the decode.
+vm_counters() {
+    awk '$1 ~ /^(pgscan_kswapd|pgscan_direct|compact_stall)$/ { s[$1] = $2 }
+        END { print s["pgscan_kswapd"] + 0, s["pgscan_direct"] + 0, s["compact_stall"] + 0 }' /proc/vmstat
+}
+vm_delta() { # BEFORE AFTER
+    awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ")
+        printf "pages scanned by kswapd %d, in direct reclaim %d; compaction stalls %d\n",
+            y[1] - x[1], y[2] - x[2], y[3] - x[3] }'
 }
 
 hardware() {
@@ -190,12 +202,14 @@ sweep() {
     # What the turns cost when each context's workers keep polling after its run (the fifth run's way).
     [ "${KEEP_POLLING:-0}" = 0 ] || args+=(--keep-polling)
     log "sweep $label: ${envs[*]} $*"
-    local ticks
-    ticks=$(cpu_ticks)
+    local ticks vm
+    ticks=$(cpu_ticks) vm=$(vm_counters)
     env LD_LIBRARY_PATH="$(lib_path)" RUST_LOG=info "${envs[@]}" "$bin/bench_moe" --model "$model" --runs "${RUNS:-3}" \
         --json "$out/sweep-$label.json" "${args[@]}" > "$out/sweep-$label.txt" 2> "$out/sweep-$label.err" \
         || echo "sweep $label FAILED" | tee -a "$out/steps.log"
-    echo "sweep $label CPU time: $(cpu_share "$ticks" "$(cpu_ticks)")" | tee -a "$out/steps.log"
+    { echo "sweep $label CPU time: $(cpu_share "$ticks" "$(cpu_ticks)")"
+      echo "sweep $label memory: $(vm_delta "$vm" "$(vm_counters)"); $(grep MemAvailable /proc/meminfo)"
+    } | tee -a "$out/steps.log"
     grep -E "^##|device|rust|Rust/C|^c " "$out/sweep-$label.txt" || true
 }
 
