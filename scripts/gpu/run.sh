@@ -37,7 +37,7 @@
 #                the plan's 512-token row twice (its ratio to itself: the noise floor), and calib's two
 #                rows in the same turns (the plan re-predicted with them)
 #   order        PRESET's (default Qwen3-30B-A3B) first half of the layers' experts on the host against its
-#                last half, 512- and 2,048-token prompts, in turns and then one after another
+#                last half, 512-, 2,048- and 4,096-token prompts, in turns and then one after another
 #   planner-test tests/planner.rs's GPU tests (plan runs them first unless PLAN_TEST=0)
 #   moe-calibrate  `moe_offload --calibrate` on PRESET within CALIBRATE_BUDGET (default 8GiB), RUNS
 #                default 5: the one-command calibration, beside calib's rows
@@ -367,14 +367,16 @@ gap() {
 }
 
 # Does the order in which layers' experts leave the GPU matter? PRESET's first half of the layers'
-# experts on the host against its last half (an override file), 512- and 2,048-token prompts, with
-# --cpu-moe beside: in turns (RUNS default 8), then one after another in one process.
+# experts on the host against its last half (an override file), 512-, 2,048- and 4,096-token
+# prompts, with --cpu-moe beside: in turns (RUNS default 8), then one after another in one process.
+# 4,096 tokens: the plans (last layers first) prompted 0.8-3.6% behind --n-cpu-moe N there in the
+# fourth and sixth runs, at every Qwen3 budget, and level or ahead at 512.
 order() {
     local preset=${PRESET:-qwen3-30b-a3b} n half ex=example=1,ctx=8192,gen=16 p configs=()
     n=$(preset_layers "$preset")
     half=$((n / 2))
     echo "ot blk\\.($(seq -s '|' "$half" $((n - 1))))\\.ffn_(up|down|gate)_exps.*=CPU" > "$out/last-half-$preset.txt"
-    for p in 512 2048; do
+    for p in 512 2048 4096; do
         configs+=("first-p$p:moe=$half,$ex,prompt=$p" "last-p$p:ot_file=$out/last-half-$preset.txt,$ex,prompt=$p")
     done
     configs+=("base-p512:moe=all,$ex,prompt=512")
@@ -384,7 +386,7 @@ order() {
 import json, statistics, sys
 for path in sys.argv[1:]:
     rows = {r["config"]["name"]: r["rust"]["prompt_tps"] for r in json.load(open(path))}
-    for p in (512, 2048):
+    for p in (512, 2048, 4096):
         a, b = rows[f"first-p{p}"], rows[f"last-p{p}"]
         ratio = statistics.median(x / y for x, y in zip(a, b))
         print(f"{path}: {p} tokens, first half / last half on the host: prompt {statistics.mean(a):,.0f} "
