@@ -8,7 +8,7 @@ use crate::model_params::CpuMoe;
 use llama_cpp::gguf::{GgufError, GgufFile};
 use llama_cpp::planner::{
     Budget, CalibrationError, DecodePoint, DeviceBytes, ModelLayout, PlanError, Planner,
-    PromptPoint, SpeedModel,
+    PromptPoint, SpeedModel, GIB,
 };
 use llama_cpp::{LlamaContextParams, LlamaModelParams};
 use std::collections::BTreeMap;
@@ -160,10 +160,11 @@ pub fn calibration_text(rows: &[MeasuredRow], separator: char) -> String {
 /// Why there is no pair of placements to calibrate with.
 #[derive(Debug, thiserror::Error)]
 pub enum CalibrationPlacementError {
-    /// No GPU budget: every weight is in host memory whatever the flags say.
+    /// No GPU to load onto (none found, or `n_gpu_layers` is 0): every weight
+    /// is in host memory whatever the flags say.
     #[error(
-        "no GPU: with every weight in host memory, where the experts sit changes nothing to \
-         calibrate"
+        "no GPU (none found, or n_gpu_layers is 0): with every weight in host memory, where the \
+         experts sit changes nothing to calibrate"
     )]
     NoGpu,
     /// Not even every expert in host memory fits.
@@ -185,24 +186,24 @@ pub enum CalibrationPlacementError {
 fn budget_text(budgets: &[u64]) -> String {
     let sizes: Vec<_> = budgets
         .iter()
-        .map(|&b| format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64))
+        .map(|&b| format!("{:.2} GiB", b as f64 / GIB as f64))
         .collect();
     sizes.join(", ")
 }
 
 /// The placements a calibration measures: `--cpu-moe`, and `--n-cpu-moe N`
-/// with `N` half the layers or, where that does not fit `budgets` (bytes per
-/// GPU, in name order, less `reserve`), the fewest host layers that do. The
-/// two decode points separate the cost per host expert byte from the fixed
-/// cost per layer the better, the further apart they are. `--cpu-moe` alone
-/// when nothing else fits.
+/// with `N` half the layers or, where that does not fit the planner's budget
+/// less `reserve`, the fewest host layers that do. The two decode points
+/// separate the cost per host expert byte from the fixed cost per layer the
+/// better, the further apart they are. `--cpu-moe` alone when nothing else
+/// fits.
 pub fn calibration_placements(
     planner: &Planner,
     params: &LlamaModelParams,
     ctx_params: &LlamaContextParams,
-    budgets: &[u64],
     reserve: u64,
 ) -> Result<Vec<CpuMoe>, CalibrationPlacementError> {
+    let budgets = planner.budget_bytes(params)?;
     if budgets.is_empty() {
         return Err(CalibrationPlacementError::NoGpu);
     }
@@ -212,9 +213,10 @@ pub fn calibration_placements(
         source,
     })?;
     let n_layer = ModelLayout::from_gguf(&file).n_layer as usize;
-    let Some((fewest, _)) = best_n_cpu_moe(planner, params, ctx_params, n_layer, budgets, reserve)?
+    let Some((fewest, _)) =
+        best_n_cpu_moe(planner, params, ctx_params, n_layer, &budgets, reserve)?
     else {
-        return Err(CalibrationPlacementError::NothingFits(budgets.to_vec()));
+        return Err(CalibrationPlacementError::NothingFits(budgets));
     };
     let n = fewest.max(n_layer / 2);
     let mut placements = vec![CpuMoe::All];

@@ -47,6 +47,13 @@ fn loaded_bytes(params: &LlamaModelParams, ctx: LlamaContextParams) -> BTreeMap<
     out
 }
 
+/// GPU bytes of `params` by llama.cpp's dry run, every GPU together.
+fn gpu_total(planner: &Planner, params: &LlamaModelParams) -> u64 {
+    let bytes = planner.dry_run(params, &ctx_params()).unwrap();
+    let gpus = bytes.iter().filter(|(d, _)| *d != "CPU");
+    gpus.map(|(_, b)| b.total()).sum()
+}
+
 fn totals(bytes: &BTreeMap<String, DeviceBytes>) -> BTreeMap<String, u64> {
     bytes
         .iter()
@@ -155,17 +162,9 @@ fn plans_fit_their_budget_and_predict_the_load() {
     assert!(has_gpu(), "this test needs a GPU build on a GPU machine");
     let path = require(moe_test_model());
     let planner = Planner::new(&path);
-    let gpu_total = |params: &LlamaModelParams| {
-        let bytes = planner.dry_run(params, &ctx_params()).unwrap();
-        bytes
-            .iter()
-            .filter(|(d, _)| *d != "CPU")
-            .map(|(_, b)| b.total())
-            .sum::<u64>()
-    };
     let (low, high) = (
-        gpu_total(&read_params().with_cpu_moe_all()),
-        gpu_total(&read_params()),
+        gpu_total(&planner, &read_params().with_cpu_moe_all()),
+        gpu_total(&planner, &read_params()),
     );
     assert!(
         low < high,
@@ -226,8 +225,10 @@ fn plans_fit_their_budget_and_predict_the_load() {
 
 #[test]
 fn calibrating_without_a_gpu_says_so() {
+    // n_gpu_layers 0 loads onto no GPU, on any machine.
     let planner = Planner::new(require(moe_test_model()));
-    let err = calibration_placements(&planner, &read_params(), &ctx_params(), &[], 0).unwrap_err();
+    let params = read_params().with_n_gpu_layers(0);
+    let err = calibration_placements(&planner, &params, &ctx_params(), 0).unwrap_err();
     assert!(matches!(err, CalibrationPlacementError::NoGpu), "{err:?}");
 }
 
@@ -236,24 +237,21 @@ fn calibrating_without_a_gpu_says_so() {
 fn calibration_measures_cpu_moe_and_the_half_that_fits() {
     assert!(has_gpu(), "this test needs a GPU build on a GPU machine");
     let path = require(moe_test_model());
-    let planner = Planner::new(&path);
     let n_layer = ModelLayout::from_gguf(&llama_cpp::gguf::GgufFile::open(&path).unwrap()).n_layer;
-    let gpu_total = |params: &LlamaModelParams| -> u64 {
-        let bytes = planner.dry_run(params, &ctx_params()).unwrap();
-        let gpus = bytes.iter().filter(|(d, _)| *d != "CPU");
-        gpus.map(|(_, b)| b.total()).sum()
-    };
     let half = (n_layer / 2) as usize;
+    let planner = Planner::new(&path);
     let (all, fewer) = (
-        gpu_total(&read_params().with_cpu_moe_all()),
-        gpu_total(&read_params().with_n_cpu_moe(half)),
+        gpu_total(&planner, &read_params().with_cpu_moe_all()),
+        gpu_total(&planner, &read_params().with_n_cpu_moe(half)),
     );
     assert!(
         all < fewer,
         "--cpu-moe {all} bytes, --n-cpu-moe {half} {fewer}"
     );
-    let placements =
-        |budget: u64| calibration_placements(&planner, &read_params(), &ctx_params(), &[budget], 0);
+    let placements = |budget: u64| {
+        let planner = Planner::new(&path).budget(Budget::bytes_per_device([budget]));
+        calibration_placements(&planner, &read_params(), &ctx_params(), 0)
+    };
     // Room for half the layers' experts: the two points as far apart as that.
     assert_eq!(
         placements(fewer).unwrap(),

@@ -3,12 +3,12 @@
 //! the speed model they make.
 
 use crate::{context_params, Args};
-use anyhow::{bail, Context as _, Result};
-use llama_cpp::planner::{SpeedModel, GIB};
-use llama_cpp::{list_llama_ggml_backend_devices, LlamaBackendDeviceType, Planner};
+use anyhow::{Context as _, Result};
+use llama_cpp::planner::SpeedModel;
+use llama_cpp::Planner;
 use llama_cpp_rs_moe::model_params::{model_params, CpuMoe};
 use llama_cpp_rs_moe::planning::{
-    self, calibrated_speed_model, calibration_text, parse_calibration, parse_sizes, MeasuredRow,
+    self, calibrated_speed_model, calibration_text, parse_budget, parse_calibration, MeasuredRow,
 };
 use llama_cpp_rs_moe::report::ConfigReport;
 use std::path::Path;
@@ -30,38 +30,15 @@ pub(crate) fn calibration_placements(
     path: &Path,
     threads: i32,
 ) -> Result<Vec<CpuMoe>> {
-    let gpus: Vec<_> = list_llama_ggml_backend_devices()
-        .into_iter()
-        .filter(|d| d.device_type != LlamaBackendDeviceType::Cpu)
-        .collect();
-    // GPUs in name order, as the dry runs report them.
-    let mut free: Vec<_> = gpus
-        .iter()
-        .map(|d| (d.name.clone(), d.memory_free as u64))
-        .collect();
-    free.sort();
-    let budgets = match &args.vram_budget {
-        None => free.iter().map(|(_, f)| f.saturating_sub(GIB)).collect(),
-        Some(_) if gpus.is_empty() => Vec::new(),
-        Some(text) => {
-            let sizes = parse_sizes(text)?;
-            if sizes.len() != gpus.len() {
-                bail!(
-                    "--vram-budget {text}: {} sizes for {} GPUs",
-                    sizes.len(),
-                    gpus.len()
-                );
-            }
-            sizes
-        }
-    };
-    let planner = Planner::new(path);
+    let mut planner = Planner::new(path);
+    if let Some(text) = &args.vram_budget {
+        planner = planner.budget(parse_budget(text)?);
+    }
     let ctx_params = context_params(args, threads);
     let reserve = planner.reserve_for(args.ubatch.min(args.batch));
     let params = model_params(999, args.mmap, None);
-    let placements =
-        planning::calibration_placements(&planner, &params, &ctx_params, &budgets, reserve)
-            .context("--calibrate")?;
+    let placements = planning::calibration_placements(&planner, &params, &ctx_params, reserve)
+        .context("--calibrate")?;
     Ok(placements)
 }
 

@@ -302,6 +302,18 @@ impl Planner {
         self
     }
 
+    /// The budget in bytes of each GPU `params` would load onto, in the
+    /// loader's order, resolved now as [`plan`](Self::plan) resolves it:
+    /// empty without a GPU or with `n_gpu_layers` 0, whatever the budget
+    /// (as `plan` then keeps every weight in host memory).
+    pub fn budget_bytes(&self, params: &LlamaModelParams) -> Result<Vec<u64>, PlanError> {
+        let gpus = planned_gpus(params);
+        if gpus.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.budget.resolve(&gpus)
+    }
+
     /// llama.cpp's accounting of `params` and `ctx_params` as they are, per
     /// device (`CPU` for host memory), from a `no_alloc` dry run: what a load
     /// would allocate, without allocating or reading weights. Useful to check
