@@ -74,6 +74,7 @@ pub(crate) fn calibration(
     }
     let text = calibration_text(&rows, ',');
     println!("\ncalibration (give it to --calib): {text}");
+    // The printed text, rounded as printed, is what calibrates: the same model `--calib TEXT` makes.
     let points = parse_calibration(&text, args.ubatch.min(args.batch));
     let speed = points
         .map_err(anyhow::Error::from)

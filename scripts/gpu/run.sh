@@ -535,8 +535,9 @@ synth() { # preset file
     [ -f "$2" ] && return
     log "writing $1"
     /usr/bin/time -v "$bin/synth_moe" --preset "$1" --output "$2" > "$out/synth-$1.txt" 2>&1
-    # The kernel writes the model's dirty pages (13-17 GB) back while the next step runs: the
-    # first calibration of each call ran 8-15% slower than the same rows minutes later.
+    # The kernel writes the model's dirty pages (13-17 GB) back while the next step runs: in the
+    # sixth run the calibration that followed a write decoded 13-16% slower than the same rows
+    # minutes later.
     local t0=$SECONDS
     sync
     echo "sync after writing $1: $((SECONDS - t0)) s" | tee -a "$out/steps.log"
