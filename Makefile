@@ -58,6 +58,8 @@ test-scripts:
 	python3 -c 'import ast, sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]' scripts/gpu/*.py
 	python3 scripts/gpu/paired.py docs/measurements/planner/2026-12-03-paused/warm/sweep-gap-gpt-oss-20b-8.json \
 		| grep '^| fit8-p512 | ncm8-p512 | 6 | 3,560.1 | 3,530.6 | 1.003 ' > /dev/null
+	python3 scripts/gpu/paired.py scripts/gpu/testdata/paired-median-step.json \
+		| grep -F '| 0.750 (0.500–1.000) | 1.050 (1.000–1.100) |' > /dev/null
 
 # Clippy, warnings as errors; it also checks std APIs against rust-version (incompatible_msrv).
 # Clippy's compiler wrapper gives the build script a fresh OUT_DIR, which would rebuild llama.cpp

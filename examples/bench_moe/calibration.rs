@@ -59,6 +59,7 @@ mod tests {
             ttft_ms: 100.0,
             decode_ms,
             n_decode: 64,
+            step_ms: Vec::new(),
         };
         ConfigResult {
             rust: loop_stats(&[run], config.prompt),

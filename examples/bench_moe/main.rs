@@ -109,9 +109,17 @@ struct Buffer {
 struct LoopStats {
     prompt_tps: Vec<f64>,
     decode_tps: Vec<f64>,
+    /// Per run, one token over its median decode step. A step stalled by
+    /// something else on the host moves the run's mean but not its median,
+    /// so two placements compared in the same turns differ here by what
+    /// the placements do. Rust loop only (the C loop times the whole decode).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    decode_median_tps: Vec<f64>,
     ttft_ms: Vec<f64>,
     prompt_tps_summary: Option<Summary>,
     decode_tps_summary: Option<Summary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decode_median_tps_summary: Option<Summary>,
     ttft_ms_summary: Option<Summary>,
 }
 
@@ -143,6 +151,8 @@ struct RunTimes {
     ttft_ms: f64,
     decode_ms: f64,
     n_decode: usize,
+    /// Each decode step (decode and sample one token); empty from the C loop.
+    step_ms: Vec<f64>,
 }
 
 #[repr(C)]
@@ -395,17 +405,23 @@ fn rust_run(
     let mut token = sampler.sample(ctx, -1)?;
     let t_first = Instant::now();
     let ttft_ms = (t_first - t0).as_secs_f64() * 1e3;
+    let mut step_ms = Vec::with_capacity(gen);
+    let mut t_step = t_first;
     for step in 0..gen {
         batch.clear();
         batch.add(token, (prompt.len() + step) as i32, &[0], true)?;
         ctx.decode(&mut batch)?;
         token = sampler.sample(ctx, -1)?;
+        let now = Instant::now();
+        step_ms.push((now - t_step).as_secs_f64() * 1e3);
+        t_step = now;
     }
     Ok(RunTimes {
         prompt_ms,
         ttft_ms,
         decode_ms: t_first.elapsed().as_secs_f64() * 1e3,
         n_decode: gen,
+        step_ms,
     })
 }
 
@@ -461,6 +477,7 @@ fn c_run(
         ttft_ms: r.ttft_ms,
         decode_ms: r.decode_ms,
         n_decode: r.n_decode as usize,
+        step_ms: Vec::new(),
     })
 }
 
@@ -473,13 +490,20 @@ fn loop_stats(runs: &[RunTimes], n_prompt: usize) -> LoopStats {
         .iter()
         .map(|r| r.n_decode as f64 / (r.decode_ms / 1e3))
         .collect();
+    let decode_median_tps: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| percentile(&r.step_ms, 0.5))
+        .map(|ms| 1e3 / ms)
+        .collect();
     let ttft_ms: Vec<f64> = runs.iter().map(|r| r.ttft_ms).collect();
     LoopStats {
         prompt_tps_summary: Summary::of(&prompt_tps),
         decode_tps_summary: Summary::of(&decode_tps),
+        decode_median_tps_summary: Summary::of(&decode_median_tps),
         ttft_ms_summary: Summary::of(&ttft_ms),
         prompt_tps,
         decode_tps,
+        decode_median_tps,
         ttft_ms,
     }
 }
@@ -574,6 +598,12 @@ fn print_result(r: &ConfigResult) {
             f(&s.decode_tps_summary),
             f(&s.ttft_ms_summary)
         );
+        if s.decode_median_tps_summary.is_some() {
+            println!(
+                "  {label:<4} decode by each run's median step {} t/s",
+                f(&s.decode_median_tps_summary)
+            );
+        }
     };
     show("rust", &r.rust);
     if let Some(c) = &r.c {
@@ -587,5 +617,46 @@ fn print_result(r: &ConfigResult) {
         r.rust_over_c_decode_paired_median,
     ) {
         println!("  Rust/C: prompt {p:.3}, decode {d:.3} (median of paired runs)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{loop_stats, RunTimes};
+
+    fn run(step_ms: Vec<f64>) -> RunTimes {
+        RunTimes {
+            prompt_ms: 100.0,
+            ttft_ms: 100.0,
+            decode_ms: step_ms.iter().sum(),
+            n_decode: step_ms.len(),
+            step_ms,
+        }
+    }
+
+    #[test]
+    fn a_stalled_step_moves_the_mean_decode_but_not_the_median_step() {
+        let steady = run(vec![10.0; 5]);
+        let stalled = run(vec![10.0, 10.0, 160.0, 10.0, 10.0]);
+        let s = loop_stats(&[steady, stalled], 512);
+        assert_eq!(s.decode_tps.len(), 2);
+        assert!((s.decode_tps[0] - 100.0).abs() < 1e-9, "{:?}", s.decode_tps);
+        assert!((s.decode_tps[1] - 25.0).abs() < 1e-9, "{:?}", s.decode_tps);
+        assert_eq!(s.decode_median_tps.len(), 2);
+        for tps in &s.decode_median_tps {
+            assert!((tps - 100.0).abs() < 1e-9, "{:?}", s.decode_median_tps);
+        }
+    }
+
+    #[test]
+    fn the_c_loop_has_no_steps_and_no_median_in_the_json() {
+        let mut c = run(vec![10.0; 4]);
+        c.step_ms.clear();
+        let s = loop_stats(&[c], 512);
+        assert!(s.decode_median_tps.is_empty());
+        assert!(s.decode_median_tps_summary.is_none());
+        let json = serde_json::to_value(&s).unwrap();
+        assert!(json.get("decode_median_tps").is_none(), "{json}");
+        assert!(json.get("decode_tps").is_some(), "{json}");
     }
 }

@@ -5,7 +5,9 @@ Rows named fit<REST> are the plan; ncm<REST> the best --n-cpu-moe N for the same
 llfit<REST> llama.cpp's own fit, and aa<REST> the plan's row once more: its ratio to the plan is
 a placement against itself, the noise floor the other ratios are read against. With --interleave their runs took turns, so run i of each saw
 about the same host: the ratio of run i to run i is the placement's, and its median over the
-turns is steadier than a ratio of means when the host drifts. The range shows the spread.
+turns is steadier than a ratio of means when the host drifts. The range shows the spread. The
+last column pairs each run's decode by its median step (bench_moe's decode_median_tps, n/a in
+older JSON): a step stalled by another tenant moves a run's mean, not its median.
 Second table: each plan row over its prediction, and over its re-prediction with the planner
 calibrated on the --cpu-moe and --n-cpu-moe N rows of the same turns (bench_moe does that when
 they ran).
@@ -35,8 +37,9 @@ def main(path):
 
 def paired(rows):
     print("| plan row | baseline | turns | plan prompt t/s | baseline | paired prompt ratio, median "
-          "(range) | plan decode t/s | baseline | paired decode ratio, median (range) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "(range) | plan decode t/s | baseline | paired decode ratio, median (range) | "
+          "by median step |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         if not name.startswith("fit"):
             continue
@@ -47,10 +50,11 @@ def paired(rows):
             a, b = r["rust"], o["rust"]
             rp = ratios(a["prompt_tps"], b["prompt_tps"])
             rd = ratios(a["decode_tps"], b["decode_tps"])
+            rm = ratios(a.get("decode_median_tps", []), b.get("decode_median_tps", []))
             print(f"| {name} | {o['config']['name']} | {len(rd)} | "
                   f"{statistics.mean(a['prompt_tps']):,.1f} | {statistics.mean(b['prompt_tps']):,.1f} | "
                   f"{cell(rp)} | {statistics.mean(a['decode_tps']):.1f} | "
-                  f"{statistics.mean(b['decode_tps']):.1f} | {cell(rd)} |")
+                  f"{statistics.mean(b['decode_tps']):.1f} | {cell(rd)} | {cell(rm)} |")
 
 
 def predictions(rows):
