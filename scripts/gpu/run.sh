@@ -321,8 +321,21 @@ calib() {
 # "all:TPS;N:TPS;all@P:TPS;N@P:TPS" for PRESET from calib's rows: mean Rust decode t/s, then mean
 # Rust prompt t/s on their P-token prompts, as bench_moe prints them (examples/bench_moe/calibration.rs:
 # one reading of the rows, in one place). The fit configs run in the example's ubatch, as these did.
+# The newest such rows win: every gap runs the same two rows in its turns, and in the seventh run the
+# host's --cpu-moe decode went 36.8 t/s in calib, then 27.7-33.2 in the gaps minutes later, so a
+# calibration from the start of a call mispredicted decode by up to 24% where the last gap's rows
+# were within 16%. Which file was used goes to steps.log.
 calib_points() {
-    sed -n 's/^calibration points (ubatch [0-9]*): //p' "$out/sweep-calib-${PRESET:-gpt-oss-20b}.txt" 2>/dev/null | tail -n 1
+    local preset=${PRESET:-gpt-oss-20b} f points
+    # shellcheck disable=SC2012 # names made by sweep, no odd characters
+    for f in $(ls -t "$out/sweep-calib-$preset.txt" "$out/sweep-gap-$preset-"*.txt 2>/dev/null); do
+        points=$(sed -n 's/^calibration points (ubatch [0-9]*): //p' "$f" | tail -n 1)
+        if [ -n "$points" ]; then
+            echo "calibration for $preset: $points, from $(basename "$f")" >> "$out/steps.log"
+            echo "$points"
+            return
+        fi
+    done
 }
 
 # The planner's own ubatch choice at 8 GiB for long prompts, beside the plan at the example's 2,048-token
