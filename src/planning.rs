@@ -169,7 +169,7 @@ pub enum CalibrationPlacementError {
     NoGpu,
     /// Not even every expert in host memory fits.
     #[error("not even --cpu-moe fits the budget ({})", budget_text(.0))]
-    NothingFits(Vec<u64>),
+    NothingFits(Vec<(String, u64)>),
     /// The model's header could not be read.
     #[error("{path}: {source}")]
     Model {
@@ -183,10 +183,10 @@ pub enum CalibrationPlacementError {
     Plan(#[from] PlanError),
 }
 
-fn budget_text(budgets: &[u64]) -> String {
+fn budget_text(budgets: &[(String, u64)]) -> String {
     let sizes: Vec<_> = budgets
         .iter()
-        .map(|&b| format!("{:.2} GiB", b as f64 / GIB as f64))
+        .map(|(name, b)| format!("{name} {:.2} GiB", *b as f64 / GIB as f64))
         .collect();
     sizes.join(", ")
 }
@@ -285,9 +285,23 @@ pub fn gpu_bytes(dry_run: &DryRunBytes) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// The smallest `n` whose `--n-cpu-moe n` fits every GPU within `budgets`
-/// less `reserve` (GPUs in name order; the planner's reserve makes the
-/// comparison fair), by llama.cpp's dry-run accounting: the fastest
+/// Whether every GPU of a dry run (`gpus`, from [`gpu_bytes`]) and `reserve`
+/// fit its budget, and every budget has its GPU. By name: the dry run lists
+/// devices sorted by name and the budgets come in the loader's order, which
+/// differ from the eleventh GPU on (`CUDA10` sorts before `CUDA2`).
+fn fits_budgets(gpus: &[(String, u64)], budgets: &[(String, u64)], reserve: u64) -> bool {
+    gpus.len() == budgets.len()
+        && gpus.iter().all(|(gpu, used)| {
+            budgets
+                .iter()
+                .any(|(name, max)| name == gpu && used + reserve <= *max)
+        })
+}
+
+/// The smallest `n` whose `--n-cpu-moe n` fits every GPU within its budget
+/// in `budgets` (by name, as [`Planner::budget_bytes`] gives them) less
+/// `reserve` (the planner's reserve makes the comparison fair), by
+/// llama.cpp's dry-run accounting: the fastest
 /// hand-picked placement for that budget, since more host layers never
 /// decode faster. VRAM falls as `n` grows, so a bisection finds it in about
 /// log2(layers) dry runs. `None` when not even every layer on the host fits.
@@ -296,17 +310,12 @@ pub fn best_n_cpu_moe(
     params: &LlamaModelParams,
     ctx_params: &LlamaContextParams,
     n_layer: usize,
-    budgets: &[u64],
+    budgets: &[(String, u64)],
     reserve: u64,
 ) -> Result<Option<(usize, DryRunBytes)>, PlanError> {
     let fits = |n: usize| -> Result<Option<DryRunBytes>, PlanError> {
         let bytes = planner.dry_run(&params.clone().with_n_cpu_moe(n), ctx_params)?;
-        let gpus = gpu_bytes(&bytes);
-        let ok = gpus.len() == budgets.len()
-            && gpus
-                .iter()
-                .zip(budgets)
-                .all(|((_, used), &max)| *used + reserve <= max);
+        let ok = fits_budgets(&gpu_bytes(&bytes), budgets, reserve);
         Ok(ok.then_some(bytes))
     };
     let Some(mut best) = fits(n_layer)? else {
@@ -327,6 +336,39 @@ pub fn best_n_cpu_moe(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn budgets_are_matched_to_gpus_by_name_not_position() {
+        let named = |items: &[(&str, u64)]| -> Vec<(String, u64)> {
+            items.iter().map(|&(n, b)| (n.to_owned(), b)).collect()
+        };
+        // The loader's order, with the eleventh GPU small.
+        let mut budgets: Vec<_> = (0..11).map(|i| (format!("CUDA{i}"), 8 << 30)).collect();
+        budgets[10].1 = 2 << 30;
+        // A dry run's order (sorted by name): CUDA10 comes third.
+        let mut gpus: Vec<_> = (0..11).map(|i| (format!("CUDA{i}"), 3 << 30)).collect();
+        gpus.sort();
+        assert_eq!(gpus[2].0, "CUDA10");
+        gpus[2].1 = 1 << 30;
+        assert!(fits_budgets(&gpus, &budgets, 0));
+        // By position, CUDA10's 2 GiB budget would have met CUDA2's 3 GiB.
+        gpus[2].1 = 3 << 30;
+        assert!(!fits_budgets(&gpus, &budgets, 0));
+        // The reserve counts on every GPU; a GPU without a budget never fits.
+        let one = named(&[("CUDA0", 8 << 30)]);
+        assert!(fits_budgets(&named(&[("CUDA0", 7 << 30)]), &one, 1 << 30));
+        assert!(!fits_budgets(
+            &named(&[("CUDA0", 7 << 30)]),
+            &one,
+            (1 << 30) + 1
+        ));
+        assert!(!fits_budgets(&named(&[("CUDA1", 1)]), &one, 0));
+        assert!(!fits_budgets(
+            &named(&[("CUDA0", 1), ("CUDA1", 1)]),
+            &one,
+            0
+        ));
+    }
 
     #[test]
     fn sizes_parse_with_binary_and_decimal_units() {

@@ -115,7 +115,13 @@ pub(crate) fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
             }
         }
     } else if let Some(text) = config.ncm_fit.clone() {
-        let budget_bytes = parse_sizes(&text)?;
+        // Named and counted against the GPUs as the planner's own budget is,
+        // so the comparison with `fit=` is of the same budget.
+        let planner = planner.budget(Budget::bytes_per_device(parse_sizes(&text)?));
+        let budgets = planner.budget_bytes(&base)?;
+        if budgets.is_empty() {
+            bail!("{}: ncm_fit={text} needs a GPU to fit", config.name);
+        }
         let header = llama_cpp::gguf::GgufFile::open(&args.model)?;
         let n_layer = header
             .arch_value("block_count")
@@ -124,14 +130,7 @@ pub(crate) fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
         let ctx_params = context_params(config);
         // The planner's reserve for this configuration's ubatches.
         let reserve = planner.reserve_for(ctx_params.n_ubatch().min(ctx_params.n_batch()));
-        let found = best_n_cpu_moe(
-            &planner,
-            &base,
-            &ctx_params,
-            n_layer,
-            &budget_bytes,
-            reserve,
-        )?;
+        let found = best_n_cpu_moe(&planner, &base, &ctx_params, n_layer, &budgets, reserve)?;
         let Some((n, bytes)) = found else {
             bail!("{}: no --n-cpu-moe N fits {text}", config.name);
         };
@@ -141,7 +140,7 @@ pub(crate) fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
         );
         config.cpu_moe = Some(CpuMoe::FirstLayers(n));
         config.predicted = Some(Predicted {
-            budget_bytes,
+            budget_bytes: budgets.iter().map(|(_, b)| *b).collect(),
             devices: bytes
                 .into_iter()
                 .filter(|(d, _)| d != "CPU")

@@ -302,16 +302,22 @@ impl Planner {
         self
     }
 
-    /// The budget in bytes of each GPU `params` would load onto, in the
-    /// loader's order, resolved now as [`plan`](Self::plan) resolves it:
-    /// empty without a GPU or with `n_gpu_layers` 0, whatever the budget
-    /// (as `plan` then keeps every weight in host memory).
-    pub fn budget_bytes(&self, params: &LlamaModelParams) -> Result<Vec<u64>, PlanError> {
+    /// Each GPU `params` would load onto, by name, with its budget in bytes,
+    /// in the loader's order, resolved now as [`plan`](Self::plan) resolves
+    /// it: empty without a GPU or with `n_gpu_layers` 0, whatever the budget
+    /// (as `plan` then keeps every weight in host memory). The names are
+    /// those [`dry_run`](Self::dry_run) reports bytes under.
+    pub fn budget_bytes(&self, params: &LlamaModelParams) -> Result<Vec<(String, u64)>, PlanError> {
         let gpus = planned_gpus(params);
         if gpus.is_empty() {
             return Ok(Vec::new());
         }
-        self.budget.resolve(&gpus)
+        let budgets = self.budget.resolve(&gpus)?;
+        Ok(gpus
+            .into_iter()
+            .map(|(name, _)| name)
+            .zip(budgets)
+            .collect())
     }
 
     /// llama.cpp's accounting of `params` and `ctx_params` as they are, per
