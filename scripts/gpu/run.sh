@@ -36,6 +36,9 @@
 #                --interleave, RUNS default 8): paired ratios per run (paired.py), free of host drift,
 #                the plan's 512-token row twice (its ratio to itself: the noise floor), and calib's two
 #                rows in the same turns (the plan re-predicted with them)
+#   decode-gap   at GAP_BUDGET GiB for PRESET, decode alone: the plan, the best --n-cpu-moe N and the plan
+#                again, 512-token prompt, GEN (default 128) tokens, in turns, RUNS default 16; three rows
+#                instead of gap's nine, so twice the turns in less time, for decode ratios near the floor
 #   order        PRESET's (default Qwen3-30B-A3B) first half of the layers' experts on the host against its
 #                last half, 512-, 2,048- and 4,096-token prompts, in turns and then one after another
 #   planner-test tests/planner.rs's GPU tests (plan runs them first unless PLAN_TEST=0)
@@ -379,6 +382,21 @@ gap() {
     python3 "$dist/paired.py" "$out/sweep-gap-$preset-$b.json" | tee "$out/gap-$preset-$b-table.md" || true
 }
 
+# gap's decode verdict, decided: in the seventh run the plan against itself spread 0.951-1.051 in
+# decode medians over 6-8 turns of nine rows, wider than the 3% to judge, so four decode cells against
+# --n-cpu-moe N missed by 3-7% and did not repeat. Three rows, 128 tokens each, 16 turns: about as long
+# as one gap, and the same paired.py table (with its median-step column).
+decode_gap() {
+    local b=${GAP_BUDGET:-10} preset=${PRESET:-gpt-oss-20b} calib
+    local ex=example=1,ctx=8192,gen=${GEN:-128},prompt=512
+    calib=${PLAN_CALIB:-$(calib_points)}
+    INTERLEAVE=1 RUNS=${RUNS:-16} sweep "decode-$preset-$b" -- \
+        "fit$b-p512:fit=${b}GiB,$ex${calib:+,fit_calib=$calib}" \
+        "ncm$b-p512:ncm_fit=${b}GiB,$ex" \
+        "aa$b-p512:fit=${b}GiB,$ex${calib:+,fit_calib=$calib}"
+    python3 "$dist/paired.py" "$out/sweep-decode-$preset-$b.json" | tee "$out/decode-$preset-$b-table.md" || true
+}
+
 # Does the order in which layers' experts leave the GPU matter? PRESET's first half of the layers'
 # experts on the host against its last half (an override file), 512-, 2,048- and 4,096-token
 # prompts, with --cpu-moe beside: in turns (RUNS default 8), then one after another in one process.
@@ -654,6 +672,7 @@ for step in "$@"; do
         planner-test) planner_test ;;
         moe-calibrate) moe_calibrate ;;
         gap) gap ;;
+        decode-gap) decode_gap ;;
         order) order ;;
         cpu-builds) cpu_builds ;;
         tilecfg) tilecfg ;;
