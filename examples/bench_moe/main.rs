@@ -381,6 +381,8 @@ fn buffers(ctx: &LlamaContext<'_>) -> Result<Vec<Buffer>> {
 /// mirrors benches/c/reference_loop.c step for step (logits for the last
 /// token of every chunk, as llama_batch_get_one gives them; the sampler
 /// timed outside the prompt), so that Rust/C ratios compare the same work.
+/// It also reads the clock after each decode step, which the C loop does
+/// not: tens of nanoseconds against a step of milliseconds.
 fn rust_run(
     ctx: &mut LlamaContext<'_>,
     prompt: &[LlamaToken],
