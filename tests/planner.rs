@@ -9,7 +9,7 @@ use llama_cpp::{
 };
 use llama_cpp_rs_moe::model_params::CpuMoe;
 use llama_cpp_rs_moe::models::{moe_test_model, require};
-use llama_cpp_rs_moe::planning::{calibration_placements, CalibrationPlacementError};
+use llama_cpp_rs_moe::planning::{calibration_placements, gpu_bytes, CalibrationPlacementError};
 use llama_cpp_rs_moe::synth::{build, Preset, SynthOptions};
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -50,8 +50,7 @@ fn loaded_bytes(params: &LlamaModelParams, ctx: LlamaContextParams) -> BTreeMap<
 /// GPU bytes of `params` by llama.cpp's dry run, every GPU together.
 fn gpu_total(planner: &Planner, params: &LlamaModelParams) -> u64 {
     let bytes = planner.dry_run(params, &ctx_params()).unwrap();
-    let gpus = bytes.iter().filter(|(d, _)| *d != "CPU");
-    gpus.map(|(_, b)| b.total()).sum()
+    gpu_bytes(&bytes).iter().map(|(_, b)| b).sum()
 }
 
 fn totals(bytes: &BTreeMap<String, DeviceBytes>) -> BTreeMap<String, u64> {

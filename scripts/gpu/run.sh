@@ -387,13 +387,12 @@ gap() {
 # --n-cpu-moe N missed by 3-7% and did not repeat. Three rows, 128 tokens each, 16 turns: about as long
 # as one gap, and the same paired.py table (with its median-step column).
 decode_gap() {
-    local b=${GAP_BUDGET:-10} preset=${PRESET:-gpt-oss-20b} calib
+    local b=${GAP_BUDGET:-10} preset=${PRESET:-gpt-oss-20b} calib plan
     local ex=example=1,ctx=8192,gen=${GEN:-128},prompt=512
     calib=${PLAN_CALIB:-$(calib_points)}
+    plan=fit=${b}GiB,$ex${calib:+,fit_calib=$calib}
     INTERLEAVE=1 RUNS=${RUNS:-16} sweep "decode-$preset-$b" -- \
-        "fit$b-p512:fit=${b}GiB,$ex${calib:+,fit_calib=$calib}" \
-        "ncm$b-p512:ncm_fit=${b}GiB,$ex" \
-        "aa$b-p512:fit=${b}GiB,$ex${calib:+,fit_calib=$calib}"
+        "fit$b-p512:$plan" "ncm$b-p512:ncm_fit=${b}GiB,$ex" "aa$b-p512:$plan"
     python3 "$dist/paired.py" "$out/sweep-decode-$preset-$b.json" | tee "$out/decode-$preset-$b-table.md" || true
 }
 
