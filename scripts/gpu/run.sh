@@ -37,8 +37,8 @@
 #                the plan's 512-token row twice (its ratio to itself: the noise floor), and calib's two
 #                rows in the same turns (the plan re-predicted with them)
 #   decode-gap   at GAP_BUDGET GiB for PRESET, decode alone: the plan, the best --n-cpu-moe N and the plan
-#                again, 512-token prompt, GEN (default 128) tokens, in turns, RUNS default 16; three rows
-#                instead of gap's nine, so twice the turns in less time, for decode ratios near the floor
+#                again, 512-token prompt, GEN (default 128) tokens, in turns, RUNS default 16, with calib's
+#                two rows; five rows instead of gap's nine, for decode ratios near the floor
 #   order        PRESET's (default Qwen3-30B-A3B) first half of the layers' experts on the host against its
 #                last half, 512-, 2,048- and 4,096-token prompts, in turns and then one after another
 #   planner-test tests/planner.rs's GPU tests (plan runs them first unless PLAN_TEST=0)
@@ -324,14 +324,14 @@ calib() {
 # "all:TPS;N:TPS;all@P:TPS;N@P:TPS" for PRESET from calib's rows: mean Rust decode t/s, then mean
 # Rust prompt t/s on their P-token prompts, as bench_moe prints them (examples/bench_moe/calibration.rs:
 # one reading of the rows, in one place). The fit configs run in the example's ubatch, as these did.
-# The newest such rows win: every gap runs the same two rows in its turns, and in the seventh run the
-# host's --cpu-moe decode went 36.8 t/s in calib, then 27.7-33.2 in the gaps minutes later, so a
-# calibration from the start of a call mispredicted decode by up to 24% where the last gap's rows
-# were within 16%. Which file was used goes to steps.log.
+# The newest such rows win: every gap and decode-gap runs the same two rows in its turns, and in the
+# seventh run the host's --cpu-moe decode went 36.8 t/s in calib, then 27.7-33.2 in the gaps minutes
+# later, so a calibration from the start of a call mispredicted decode by up to 24% where the last
+# gap's rows were within 16%. Which file was used goes to steps.log.
 calib_points() {
     local preset=${PRESET:-gpt-oss-20b} f points
     # shellcheck disable=SC2012 # names made by sweep, no odd characters
-    for f in $(ls -t "$out/sweep-calib-$preset.txt" "$out/sweep-gap-$preset-"*.txt 2>/dev/null); do
+    for f in $(ls -t "$out/sweep-calib-$preset.txt" "$out/sweep-gap-$preset-"*.txt "$out/sweep-decode-$preset-"*.txt 2>/dev/null); do
         points=$(sed -n 's/^calibration points (ubatch [0-9]*): //p' "$f" | tail -n 1)
         if [ -n "$points" ]; then
             echo "calibration for $preset: $points, from $(basename "$f")" >> "$out/steps.log"
@@ -384,15 +384,19 @@ gap() {
 
 # gap's decode verdict, decided: in the seventh run the plan against itself spread 0.951-1.051 in
 # decode medians over 6-8 turns of nine rows, wider than the 3% to judge, so four decode cells against
-# --n-cpu-moe N missed by 3-7% and did not repeat. Three rows, 128 tokens each, 16 turns: about as long
-# as one gap, and the same paired.py table (with its median-step column).
+# --n-cpu-moe N missed by 3-7% and did not repeat. Three rows, 128 tokens each, more turns, and the same
+# paired.py table (with its median-step column). The two calibration rows ride in the same turns: the
+# plan is re-predicted from them, and the next decode-gap is predicted from them (calib_points), minutes
+# old instead of the call's start, when the host's --cpu-moe decode drifted 25% in the seventh run.
 decode_gap() {
-    local b=${GAP_BUDGET:-10} preset=${PRESET:-gpt-oss-20b} calib plan
+    local b=${GAP_BUDGET:-10} preset=${PRESET:-gpt-oss-20b} calib plan half
     local ex=example=1,ctx=8192,gen=${GEN:-128},prompt=512
     calib=${PLAN_CALIB:-$(calib_points)}
+    half=$(($(preset_layers "$preset") / 2))
     plan=fit=${b}GiB,$ex${calib:+,fit_calib=$calib}
     INTERLEAVE=1 RUNS=${RUNS:-16} sweep "decode-$preset-$b" -- \
-        "fit$b-p512:$plan" "ncm$b-p512:ncm_fit=${b}GiB,$ex" "aa$b-p512:$plan"
+        "fit$b-p512:$plan" "ncm$b-p512:ncm_fit=${b}GiB,$ex" "aa$b-p512:$plan" \
+        "base:moe=all,$ex" "ncm$half:moe=$half,$ex"
     python3 "$dist/paired.py" "$out/sweep-decode-$preset-$b.json" | tee "$out/decode-$preset-$b-table.md" || true
 }
 
