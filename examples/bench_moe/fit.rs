@@ -122,11 +122,9 @@ pub(crate) fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
         if budgets.is_empty() {
             bail!("{}: ncm_fit={text} needs a GPU to fit", config.name);
         }
+        // Layers counted as planning counts them, so N ranges over the same layers.
         let header = llama_cpp::gguf::GgufFile::open(&args.model)?;
-        let n_layer = header
-            .arch_value("block_count")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0) as usize;
+        let n_layer = llama_cpp::planner::ModelLayout::from_gguf(&header).n_layer as usize;
         let ctx_params = context_params(config);
         // The planner's reserve for this configuration's ubatches.
         let reserve = planner.reserve_for(ctx_params.n_ubatch().min(ctx_params.n_batch()));
