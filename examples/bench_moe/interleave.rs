@@ -1,7 +1,7 @@
 //! `--interleave`: every configuration loaded at once, their Rust runs taken
 //! in turns. Two placements measured one after the other differ by however
 //! far the host drifted in between (the H200 host's decode speed moved by
-//! 10% within minutes, docs/BENCHMARKS.md); in turns, run i of each sees
+//! 10% within minutes, docs/PLANNER-BENCHMARKS.md); in turns, run i of each sees
 //! about the same host, and the paired ratios show what is the placement's.
 
 use super::calibration::calibration_points;
@@ -87,7 +87,7 @@ pub(crate) fn run(
             // cores the next configuration's decode needs (ggml spins
             // 1024 · 128 · poll pauses after a graph): a decode after a
             // 512-token prompt, which starts sooner, ran 4–24% slower than
-            // one after 4,096 tokens, every placement (docs/BENCHMARKS.md).
+            // one after 4,096 tokens, every placement (docs/PLANNER-BENCHMARKS.md).
             if !args.keep_polling {
                 contexts[i].pause_cpu_threads();
             }

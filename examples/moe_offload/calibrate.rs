@@ -87,7 +87,7 @@ pub(crate) fn calibration(
 }
 
 /// `--prompt-tokens`, or 512 for `--calibrate`: the prompt of the calibrations
-/// in docs/BENCHMARKS.md (`run.sh calib`), which predicted 512- and 4,096-token rows.
+/// in docs/PLANNER-BENCHMARKS.md (`run.sh calib`), which predicted 512- and 4,096-token rows.
 pub(crate) fn prompt_tokens(args: &Args) -> Option<usize> {
     (args.prompt_tokens).or(args.calibrate.then_some(512))
 }

@@ -3,7 +3,7 @@
 //!
 //! The reference constants come from one machine and one CPU build; on the
 //! H200 the CUDA build's own CPU backend (AMX compiled in) decoded 11–26%
-//! slower than they predict (docs/BENCHMARKS.md, issue 13). A few decode
+//! slower than they predict (docs/PLANNER-BENCHMARKS.md, issue 13). A few decode
 //! speeds measured with llama.cpp's own placements (`--cpu-moe`,
 //! `--n-cpu-moe N`) or with earlier plans fix the two constants that differ
 //! most between machines: the host decode bandwidth and the cost of each

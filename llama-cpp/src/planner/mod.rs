@@ -192,7 +192,7 @@ pub const UBATCH_CHOICES: [u32; 4] = [512, 2048, 4096, 8192];
 /// backend's memory pool grows while computing and the kernels it loads on
 /// first use take memory too (0.17–0.23 GiB over the buffers in a fresh
 /// process on the H200, GPT-OSS-20B and Qwen3-30B-A3B shapes, ubatch 2048;
-/// docs/BENCHMARKS.md), and the budget is for the peak.
+/// docs/PLANNER-BENCHMARKS.md), and the budget is for the peak.
 pub const DEFAULT_RESERVE: u64 = 256 << 20;
 
 /// The ubatch the default reserve was measured at: up to it the reserve is
@@ -201,7 +201,7 @@ pub const RESERVE_UBATCH: u32 = 2048;
 
 /// The default reserve's growth per ubatch token past [`RESERVE_UBATCH`]:
 /// the memory over the buffers grew by 14–17 KiB per token from 512- to
-/// 2,048-token ubatches on the H200 (both models, docs/BENCHMARKS.md), and
+/// 2,048-token ubatches on the H200 (both models, docs/PLANNER-BENCHMARKS.md), and
 /// is taken at about twice that where nothing was measured.
 pub const RESERVE_PER_UBATCH_TOKEN: u64 = 32 << 10;
 

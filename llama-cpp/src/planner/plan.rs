@@ -26,7 +26,7 @@ impl PlannedDevice {
     /// run's buffers plus the reserve. The CUDA backend's memory pool grows
     /// while computing and the kernels and cuBLAS it loads on first use take
     /// memory too; on the H200 the two came to 0.17–0.23 GiB over the
-    /// buffers in a fresh process (docs/BENCHMARKS.md), which the default
+    /// buffers in a fresh process (docs/PLANNER-BENCHMARKS.md), which the default
     /// reserve covers.
     pub fn peak(&self) -> u64 {
         self.bytes.total().saturating_add(self.reserve)

@@ -87,7 +87,7 @@ impl SpeedModel {
     ///   52.9 MB read. (The 92 GB/s STREAM triad over-predicts.) Those rows
     ///   cannot split the 1.01 ms between bandwidth and a fixed cost per
     ///   layer: every host layer holds the same bytes, so `c + 52.9 MB / B`
-    ///   is one number. The planner's run (docs/BENCHMARKS.md, issue 13),
+    ///   is one number. The planner's run (docs/PLANNER-BENCHMARKS.md, issue 13),
     ///   whose plans also hold a third of a boundary layer, fits a negative
     ///   fixed cost by least squares, i.e. none above its noise, so the
     ///   reference charges the whole 1.01 ms to bandwidth. That run's CPU

@@ -1,5 +1,5 @@
 //! Expert biases and the round trips of host experts: the H200 rows of
-//! 2026-12-02 (docs/BENCHMARKS.md, "Expert biases") on the fake devices of
+//! 2026-12-02 (docs/PLANNER-BENCHMARKS.md, "Expert biases") on the fake devices of
 //! [`super::tests`].
 
 use super::tests::{ctx_4096, gpt_oss, plan_with};

@@ -647,7 +647,7 @@ fn routing_records_at_the_bounds_give_the_bounds() {
         1.0
     );
     // The same 8 experts for every token (the random-weight Qwen3-30B-A3B
-    // on the H200: docs/BENCHMARKS.md).
+    // on the H200: docs/PLANNER-BENCHMARKS.md).
     let same = routing(48, 8, &[(512, 8)]);
     let fitted = machine().calibrate_routing(&layout, &same).unwrap();
     assert_eq!(fitted.routing_spread, 8.0 / 128.0);
