@@ -10,6 +10,7 @@
 //! fewest experts at that count, as [`search`](super::search) does.
 
 use super::layout::ModelLayout;
+use super::order::ExpertOrder;
 use super::search::{self, Candidate, Measured, MemoryProbe, Outcome, Problem};
 use super::setup::Setup;
 use super::PlanError;
@@ -35,7 +36,7 @@ pub(crate) fn lower_n_gpu_layers(
     layout: &ModelLayout,
     setup: &Setup,
     budgets: &[u64],
-    biases_follow: bool,
+    (biases_follow, order): (bool, ExpertOrder),
     probe: &mut dyn MemoryProbe,
     shape: (u32, u32, u32),
 ) -> Result<Lowered, PlanError> {
@@ -43,7 +44,7 @@ pub(crate) fn lower_n_gpu_layers(
     let at = |n: u32| {
         let setup = setup.with_n_gpu_layers(layout, n);
         let problem = Problem {
-            units: setup.units(layout, biases_follow),
+            units: setup.units(layout, biases_follow, order),
             budgets: budgets.to_vec(),
             n_gpu_layers: Some(n),
         };

@@ -8,8 +8,9 @@
 //!
 //! * which expert matrices go to host memory: the **last layers' first**
 //!   (later layers route more narrowly, so fewer of their experts are copied
-//!   per ubatch), one boundary layer split per matrix (down, then gate, then
-//!   up), expert biases with their matrices unless asked otherwise;
+//!   per ubatch; [`ExpertOrder`] for the first layers'), one boundary layer
+//!   split per matrix (down, then gate, then up), expert biases with their
+//!   matrices unless asked otherwise;
 //! * `n_ctx` and `n_ubatch` where the caller left them at their defaults,
 //!   and `n_gpu_layers` where the caller left it at llama.cpp's default and
 //!   moving every expert is not enough (below);
@@ -59,10 +60,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod biases;
 mod calibrate;
 mod error;
 mod layers;
 mod layout;
+mod order;
 mod patterns;
 mod plan;
 mod probe;
@@ -76,9 +79,11 @@ mod tests_ngl;
 #[cfg(test)]
 mod tests_splits;
 
+pub use biases::ExpertBiases;
 pub use calibrate::{CalibrationError, DecodePoint, HostExperts, PromptPoint};
 pub use error::{PlanError, Shortfall};
 pub use layout::{ExpertPart, LayoutTensor, ModelLayout};
+pub use order::ExpertOrder;
 pub use plan::{Plan, PlannedDevice};
 pub use search::DeviceBytes;
 pub use speed::{SpeedModel, SpeedPrediction, Workload};
@@ -141,31 +146,6 @@ impl Default for Budget {
     }
 }
 
-/// Where the expert biases (`ffn_*_exps.bias`) go.
-///
-/// Biases left on the GPU under a host matrix make each host matrix a round
-/// trip of its own (CPU matmul, GPU bias add, back to the CPU for the next
-/// matrix), where a layer whose biases follow its matrices makes one. On the
-/// H200 (GPT-OSS-20B, 5 runs) every expert matrix on the host with the
-/// biases on the GPU made 146 graph splits per decoded token instead of 50
-/// and decoded 31.0 ± 1.6 t/s, at the low end of `--cpu-moe`'s 30.8–39.6
-/// across processes, with the prompt level (2,189 against 2,168 t/s): no
-/// gain from keeping them on the GPU, so the default is llama.cpp's
-/// `--cpu-moe` placement. (An 8 GiB plan with GPU biases decoded 37.5 ± 6.9
-/// t/s against 58.6 for `--n-cpu-moe 12`, but a 10 GiB one with 44 splits
-/// matched `--n-cpu-moe 7`'s 16: the splits do not explain that gap.)
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum ExpertBiases {
-    /// With their matrices, as llama.cpp's `--cpu-moe` pattern does: one
-    /// round trip per layer with experts in host memory. The default.
-    #[default]
-    FollowMatrices,
-    /// On the GPU whatever happens to their matrices: a round trip per host
-    /// matrix that has a bias. ik_llama.cpp (#829, #841) measured host biases
-    /// slowing its prompt; llama.cpp b10200 on the H200 did not (above).
-    Gpu,
-}
-
 /// Finds the fastest placement within a budget. See the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct Planner {
@@ -174,6 +154,7 @@ pub struct Planner {
     speed: SpeedModel,
     workload: Workload,
     expert_biases: ExpertBiases,
+    expert_order: ExpertOrder,
     ubatch_choices: Vec<u32>,
     default_n_ctx: u32,
     reserve: u64,
@@ -221,6 +202,7 @@ impl Planner {
             speed: SpeedModel::default(),
             workload: Workload::default(),
             expert_biases: ExpertBiases::default(),
+            expert_order: ExpertOrder::default(),
             ubatch_choices: UBATCH_CHOICES.to_vec(),
             default_n_ctx: DEFAULT_N_CTX,
             reserve: DEFAULT_RESERVE,
@@ -254,6 +236,13 @@ impl Planner {
     /// Where expert biases go (default: with their matrices).
     pub fn expert_biases(mut self, biases: ExpertBiases) -> Self {
         self.expert_biases = biases;
+        self
+    }
+
+    /// Which layers' experts leave the GPU first (default: the last
+    /// layers').
+    pub fn expert_order(mut self, order: ExpertOrder) -> Self {
+        self.expert_order = order;
         self
     }
 
@@ -394,7 +383,7 @@ impl Planner {
         probe: &mut dyn MemoryProbe,
     ) -> Result<Plan, PlanError> {
         let biases_follow = self.expert_biases == ExpertBiases::FollowMatrices;
-        let units = setup.units(layout, biases_follow);
+        let units = setup.units(layout, biases_follow, self.expert_order);
         // The search sees each budget less the shape's reserve; errors and
         // the plan report the caller's budgets.
         let budgets_for = |(_, _, n_ubatch): (u32, u32, u32)| -> Vec<u64> {
@@ -430,7 +419,7 @@ impl Planner {
                     layout,
                     setup,
                     &budgets,
-                    biases_follow,
+                    (biases_follow, self.expert_order),
                     probe,
                     shape,
                 ) {
@@ -498,7 +487,12 @@ impl Planner {
             .map(|u| (u.layer, u.part))
             .collect();
         let overrides = patterns::host_patterns(&host_experts, biases_follow);
-        reasons.extend(describe_host(&host_experts, layout, &traffic));
+        reasons.extend(describe_host(
+            &host_experts,
+            layout,
+            &traffic,
+            self.expert_order,
+        ));
         if let Some(lowered) = &lowered {
             reasons.extend(describe_lowered(lowered, layout, &traffic));
         }
@@ -702,7 +696,12 @@ pub(crate) fn setup_traffic(layout: &ModelLayout, setup: &Setup, on_host: &[bool
 }
 
 /// One line naming the host experts by layer range, one with their size.
-fn describe_host(host: &[(u32, ExpertPart)], layout: &ModelLayout, t: &Traffic) -> Vec<String> {
+fn describe_host(
+    host: &[(u32, ExpertPart)],
+    layout: &ModelLayout,
+    t: &Traffic,
+    order: ExpertOrder,
+) -> Vec<String> {
     if host.is_empty() {
         return vec!["every expert the planner may move fits on the GPU".into()];
     }
@@ -734,7 +733,8 @@ fn describe_host(host: &[(u32, ExpertPart)], layout: &ModelLayout, t: &Traffic) 
         }
     }
     let mut line = format!(
-        "experts to host memory, last layers first: {}",
+        "experts to host memory, {}: {}",
+        order.describe(),
         ranges(&full)
     );
     if !partial.is_empty() {

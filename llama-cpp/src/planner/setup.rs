@@ -4,6 +4,7 @@
 //! plans around them and never moves them.
 
 use super::layout::{layer_slots, ExpertPart, ModelLayout, Slot};
+use super::order::ExpertOrder;
 use super::search::Unit;
 use super::PlanError;
 use crate::offload::{is_input_tensor, TensorRegex};
@@ -141,9 +142,14 @@ impl Setup {
     }
 
     /// Per GPU, the expert matrices the planner may move, in the order they
-    /// leave: last layer first, down / gate / up within a layer. A bias goes
+    /// leave: layers in `order`, down / gate / up within a layer. A bias goes
     /// with its matrix when `biases_follow`.
-    pub fn units(&self, layout: &ModelLayout, biases_follow: bool) -> Vec<Vec<Unit>> {
+    pub fn units(
+        &self,
+        layout: &ModelLayout,
+        biases_follow: bool,
+        order: ExpertOrder,
+    ) -> Vec<Vec<Unit>> {
         let mut units: Vec<Vec<Unit>> = vec![Vec::new(); self.n_gpus];
         let mut keyed: std::collections::BTreeMap<(usize, u32, ExpertPart), Unit> =
             std::collections::BTreeMap::new();
@@ -168,7 +174,7 @@ impl Setup {
             units[gpu].push(unit);
         }
         for list in &mut units {
-            list.sort_by_key(|u| (std::cmp::Reverse(u.layer), u.part));
+            list.sort_by_key(|u| (order.rank(u.layer), u.part));
         }
         units
     }

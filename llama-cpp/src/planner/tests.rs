@@ -220,6 +220,42 @@ fn the_last_layers_leave_first_and_one_boundary_layer_splits_per_matrix() {
 }
 
 #[test]
+fn the_first_layers_leave_first_when_asked_and_as_many_as_the_last() {
+    let layout = gpt_oss(24);
+    let setup = one_gpu(&layout);
+    let ctx = ctx_4096().with_n_ubatch(2048);
+    for budget in [5 * GIB, 6 * GIB + GIB / 3, 9 * GIB] {
+        let plan = |order| {
+            let planner = Planner::new("m").reserve(0).expert_order(order);
+            plan_with(&planner, &layout, &setup, &[budget], &ctx)
+                .0
+                .unwrap()
+        };
+        let (first, last) = (
+            plan(ExpertOrder::FirstLayers),
+            plan(ExpertOrder::LastLayers),
+        );
+        let layers: BTreeSet<u32> = first.host_experts.iter().map(|h| h.0).collect();
+        let end = *layers.iter().next_back().unwrap();
+        assert_eq!(layers, (0..=end).collect(), "a prefix: {layers:?}");
+        let boundary = first.host_experts.iter().filter(|h| h.0 == end).count();
+        let whole = first.host_experts.len() - boundary;
+        assert_eq!(
+            whole,
+            3 * end as usize,
+            "the layers before the boundary move whole"
+        );
+        // Every layer holds the same bytes: the mirror image of the default.
+        assert_eq!(first.host_experts.len(), last.host_experts.len());
+        assert!(first
+            .reasons
+            .iter()
+            .any(|r| r.contains("first layers first")));
+        assert!(last.reasons.iter().any(|r| r.contains("last layers first")));
+    }
+}
+
+#[test]
 fn an_impossible_budget_names_the_smallest_that_works() {
     let layout = gpt_oss(24);
     // n_gpu_layers set by the caller: the plan moves experts only
@@ -271,7 +307,7 @@ fn caller_overrides_are_kept_and_planned_around() {
     let setup = Setup::from_rules(&layout, -1, &[140 * GIB], |n| {
         caller.is_match(n).then_some(Slot::Host)
     });
-    let units = setup.units(&layout, false);
+    let units = setup.units(&layout, false, ExpertOrder::LastLayers);
     assert_eq!(
         units[0].len(),
         20 * 3,
@@ -577,7 +613,7 @@ fn the_speed_model_reproduces_the_measured_gpt_oss_rows() {
         [(24, 2174.0, 35.9), (12, 3662.0, 63.4), (0, 11409.0, 269.3)]
     {
         let setup = one_gpu(&layout);
-        let units = setup.units(&layout, true);
+        let units = setup.units(&layout, true, ExpertOrder::LastLayers);
         let problem = Problem {
             units,
             budgets: vec![u64::MAX],
@@ -712,7 +748,7 @@ fn tied_embeddings_count_once_more_on_the_output_gpu() {
     );
     assert_eq!(setup.tied_output_copy, Some((0, Slot::Gpu(0))));
     let problem = Problem {
-        units: setup.units(&tied, false),
+        units: setup.units(&tied, false, ExpertOrder::LastLayers),
         budgets: vec![GIB],
         n_gpu_layers: None,
     };
@@ -730,7 +766,10 @@ fn tied_embeddings_count_once_more_on_the_output_gpu() {
     // With n_gpu_layers 0 nothing is on a GPU, and there is no second copy.
     let cpu_only = Setup::from_rules(&tied, 0, &[GIB], |_| None);
     assert_eq!(cpu_only.tied_output_copy, None);
-    assert!(cpu_only.units(&tied, false).iter().all(Vec::is_empty));
+    assert!(cpu_only
+        .units(&tied, false, ExpertOrder::LastLayers)
+        .iter()
+        .all(Vec::is_empty));
 }
 
 #[test]

@@ -33,7 +33,7 @@ fn minimum(setup: &Setup, layout: &ModelLayout, budget: u64) -> (PlanError, u64)
 fn all_host_total(layout: &ModelLayout, setup: &Setup, n: u32) -> u64 {
     let at = setup.with_n_gpu_layers(layout, n);
     let problem = Problem {
-        units: at.units(layout, true),
+        units: at.units(layout, true, ExpertOrder::LastLayers),
         budgets: vec![u64::MAX],
         n_gpu_layers: Some(n),
     };
@@ -195,7 +195,7 @@ fn layers_on_the_cpu_are_read_by_it_and_cost_no_round_trip() {
     assert_eq!(slot("blk.11.attn_q.weight"), Slot::Gpu(0));
     assert_eq!(slot("output.weight"), Slot::Gpu(0));
     let problem = Problem {
-        units: lowered.units(&layout, true),
+        units: lowered.units(&layout, true, ExpertOrder::LastLayers),
         budgets: vec![u64::MAX],
         n_gpu_layers: Some(14),
     };
@@ -220,7 +220,7 @@ fn layers_on_the_cpu_are_read_by_it_and_cost_no_round_trip() {
         &layout,
         &setup,
         &Problem {
-            units: setup.units(&layout, true),
+            units: setup.units(&layout, true, ExpertOrder::LastLayers),
             budgets: vec![u64::MAX],
             n_gpu_layers: None,
         },

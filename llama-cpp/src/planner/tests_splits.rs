@@ -56,7 +56,7 @@ fn expert_biases_follow_their_matrices_by_default() {
 fn traffic_of(layout: &ModelLayout, follow: bool, host_units: usize) -> speed::Traffic {
     let setup = super::tests::one_gpu(layout);
     let problem = search::Problem {
-        units: setup.units(layout, follow),
+        units: setup.units(layout, follow, ExpertOrder::LastLayers),
         budgets: vec![u64::MAX],
         n_gpu_layers: None,
     };

@@ -6,6 +6,7 @@ use super::super::search::{Candidate, Problem};
 use super::super::speed::copied_share;
 use super::super::tests::{gpt_oss, one_gpu};
 use super::super::traffic;
+use super::super::ExpertOrder;
 use super::*;
 use crate::routing::RoutingStats;
 
@@ -44,7 +45,7 @@ fn a_point_has_the_traffic_the_planner_gives_its_placement() {
     // their matrices one per layer, the split one included.
     for (follow, trips) in [(false, 37), (true, 13)] {
         let problem = Problem {
-            units: setup.units(&layout, follow),
+            units: setup.units(&layout, follow, ExpertOrder::LastLayers),
             budgets: vec![u64::MAX],
             n_gpu_layers: None,
         };
