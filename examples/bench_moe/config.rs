@@ -3,7 +3,7 @@
 
 use super::Args;
 use anyhow::{bail, Context as _, Result};
-use llama_cpp::planner::HostExperts;
+use llama_cpp::planner::{ExpertOrder, HostExperts};
 use llama_cpp::{
     CpuThreadPool, FlashAttention, LlamaContextParams, ThreadPoolSettings, ThreadPriority,
 };
@@ -29,6 +29,10 @@ const PRIORITIES: [(&str, ThreadPriority); 5] = [
     ("medium", ThreadPriority::Medium),
     ("high", ThreadPriority::High),
     ("realtime", ThreadPriority::Realtime),
+];
+const ORDERS: [(&str, ExpertOrder); 2] = [
+    ("last", ExpertOrder::LastLayers),
+    ("first", ExpertOrder::FirstLayers),
 ];
 
 /// The value named `text` in `table`.
@@ -71,6 +75,10 @@ fn ser_prio<S: Serializer>(prio: &Option<ThreadPriority>, s: S) -> Result<S::Ok,
         Some(p) => s.serialize_str(name_of(&PRIORITIES, p)),
         None => s.serialize_none(),
     }
+}
+
+fn ser_order<S: Serializer>(order: &ExpertOrder, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(name_of(&ORDERS, order))
 }
 
 /// `A-B`, as given.
@@ -125,6 +133,9 @@ pub(crate) struct Config {
     pub(crate) repack: bool,
     /// The planner keeps expert biases on the GPU (`fit_bias_gpu=1`).
     pub(crate) fit_bias_gpu: bool,
+    /// Which layers' experts the planner moves first (`fit_order=first|last`).
+    #[serde(serialize_with = "ser_order")]
+    pub(crate) fit_order: ExpertOrder,
     /// Measured decode and prompt speeds that calibrate the planner
     /// (`fit_calib=`), as given.
     pub(crate) fit_calib: Option<String>,
@@ -217,6 +228,7 @@ pub(crate) fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Conf
         fit_calib: None,
         fit_ubatch: false,
         fit_bias_gpu: false,
+        fit_order: ExpertOrder::default(),
         poll: None,
         prio: None,
         cpus: None,
@@ -274,6 +286,7 @@ pub(crate) fn parse_config(spec: &str, args: &Args, threads: i32) -> Result<Conf
             // The planner's default since the H200 rows of 2026-12-02.
             "fit_bias_host" => config.fit_bias_gpu = !flag(),
             "fit_calib" => config.fit_calib = Some(value.to_owned()),
+            "fit_order" => config.fit_order = by_name(key, &ORDERS, value)?,
             "ncm_fit" => config.ncm_fit = Some(value.replace(';', ",")),
             "ot_file" => config.ot_file = Some(PathBuf::from(value)),
             "poll" => config.poll = Some(value.parse()?),
@@ -330,4 +343,26 @@ pub(crate) fn context_params(config: &Config) -> LlamaContextParams {
         .with_cpu_thread_pool(config.thread_pool)
         .with_thread_pool_settings(thread_pool_settings(config))
         .with_flash_attention(config.flash_attention)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(spec: &str) -> Result<Config> {
+        let args = Args::parse_from(["bench_moe", "--model", "m.gguf", "--config", spec]);
+        parse_config(spec, &args, 4)
+    }
+
+    #[test]
+    fn the_planner_order_is_named_in_the_config_and_its_json() -> Result<()> {
+        assert_eq!(parse("a:fit=8GiB")?.fit_order, ExpertOrder::LastLayers);
+        let first = parse("a:fit=8GiB,fit_order=first")?;
+        assert_eq!(first.fit_order, ExpertOrder::FirstLayers);
+        assert_eq!(serde_json::to_value(&first)?["fit_order"], "first");
+        let err = parse("a:fit_order=middle").unwrap_err().to_string();
+        assert!(err.contains("last, first"), "{err}");
+        Ok(())
+    }
 }

@@ -37,7 +37,8 @@ pub(crate) fn resolve_fit(args: &Args, config: &mut Config) -> Result<()> {
         };
         let mut planner = planner
             .budget(Budget::bytes_per_device(budget_bytes.clone()))
-            .expert_biases(biases);
+            .expert_biases(biases)
+            .expert_order(config.fit_order);
         if let Some(calib) = &config.fit_calib {
             // Prompt items were measured in this configuration's ubatches
             // (the example default, 2,048, in scripts/gpu/run.sh's calib).

@@ -51,7 +51,8 @@ struct Args {
     /// src/defaults.rs; ctx defaults to theirs), runs, prompt, gen, fit=SIZE[;SIZE] (the
     /// placement planner's plan for that VRAM budget per GPU), fit_ubatch (1: the planner
     /// also picks n_batch/n_ubatch), fit_bias_gpu (1: expert biases stay on the GPU;
-    /// default: they follow their matrices, `fit_bias_host=1` says so),
+    /// default: they follow their matrices, `fit_bias_host=1` says so), fit_order=last|first
+    /// (which layers' experts the planner moves first; default last),
     /// fit_calib=all:TPS[;N:TPS][;all@TOKENS:TPS] (decode t/s measured on this machine with
     /// --cpu-moe and --n-cpu-moe N, and prompt t/s on a TOKENS-token prompt in this config's
     /// ubatches: the planner's speed model is calibrated on them),

@@ -36,9 +36,9 @@
 #                --interleave, RUNS default 8): paired ratios per run (paired.py), free of host drift,
 #                the plan's 512-token row twice (its ratio to itself: the noise floor), and calib's two
 #                rows in the same turns (the plan re-predicted with them)
-#   decode-gap   at GAP_BUDGET GiB for PRESET, decode alone: the plan, the best --n-cpu-moe N and the plan
-#                again, 512-token prompt, GEN (default 128) tokens, in turns, RUNS default 16, with calib's
-#                two rows; five rows instead of gap's nine, for decode ratios near the floor
+#   decode-gap   at GAP_BUDGET GiB for PRESET, decode alone: the plan, the best --n-cpu-moe N, the plan
+#                again and the plan moving the first layers' experts first, 512-token prompt, GEN (default
+#                128) tokens, in turns, RUNS default 16, with calib's two rows: six rows, not gap's nine
 #   order        PRESET's (default Qwen3-30B-A3B) first half of the layers' experts on the host against its
 #                last half, 512-, 2,048- and 4,096-token prompts, in turns and then one after another
 #   planner-test tests/planner.rs's GPU tests (plan runs them first unless PLAN_TEST=0)
@@ -383,11 +383,15 @@ gap() {
 }
 
 # gap's decode verdict, decided: in the seventh run the plan against itself spread 0.951-1.051 in
-# decode medians over 6-8 turns of nine rows, wider than the 3% to judge, so four decode cells against
-# --n-cpu-moe N missed by 3-7% and did not repeat. Three rows, 128 tokens each, more turns, and the same
-# paired.py table (with its median-step column). The two calibration rows ride in the same turns: the
-# plan is re-predicted from them, and the next decode-gap is predicted from them (calib_points), minutes
-# old instead of the call's start, when the host's --cpu-moe decode drifted 25% in the seventh run.
+# decode medians over 6-8 turns of nine rows, wider than the 3% to judge. Fewer rows, 128 tokens
+# each, more turns, the same paired.py table (with its median-step column):
+# - the plan, the best --n-cpu-moe N, the plan again (aa: the floor);
+# - the plan with the first layers' experts moved first (fit_order=first): in the eighth run the plan
+#   (the last layers' experts on the host) decoded 3-8% behind N (the first layers') at 10, 8 and
+#   4 GiB with the same bytes, so the order alone against the plan;
+# - calib's two rows: the plan is re-predicted from them, and the next decode-gap is predicted from
+#   them (calib_points), minutes old rather than the call's start (the host's --cpu-moe decode
+#   drifted 25% within 20 minutes in the seventh run).
 decode_gap() {
     local b=${GAP_BUDGET:-10} preset=${PRESET:-gpt-oss-20b} calib plan half
     local ex=example=1,ctx=8192,gen=${GEN:-128},prompt=512
@@ -396,7 +400,7 @@ decode_gap() {
     plan=fit=${b}GiB,$ex${calib:+,fit_calib=$calib}
     INTERLEAVE=1 RUNS=${RUNS:-16} sweep "decode-$preset-$b" -- \
         "fit$b-p512:$plan" "ncm$b-p512:ncm_fit=${b}GiB,$ex" "aa$b-p512:$plan" \
-        "base:moe=all,$ex" "ncm$half:moe=$half,$ex"
+        "first$b-p512:$plan,fit_order=first" "base:moe=all,$ex" "ncm$half:moe=$half,$ex"
     python3 "$dist/paired.py" "$out/sweep-decode-$preset-$b.json" | tee "$out/decode-$preset-$b-table.md" || true
 }
 
