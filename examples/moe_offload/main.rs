@@ -88,7 +88,7 @@ struct Args {
     vram_budget: Option<String>,
     /// Which layers' experts the planner moves to host memory first: `last` (the default:
     /// trained models route their later layers more narrowly, which speeds up prompts) or
-    /// `first` (llama.cpp's --n-cpu-moe order; decoded 3-8% faster at some budgets with
+    /// `first` (llama.cpp's --n-cpu-moe order; decoded 5-8% faster at three of four budgets with
     /// random-weight GPT-OSS-20B shapes on an H200).
     #[arg(long, value_enum, default_value_t = Order::Last, conflicts_with_all = ["cpu_moe", "n_cpu_moe", "no_fit"])]
     expert_order: Order,

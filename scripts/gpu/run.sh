@@ -387,8 +387,8 @@ gap() {
 # each, more turns, the same paired.py table (with its median-step column):
 # - the plan, the best --n-cpu-moe N, the plan again (aa: the floor);
 # - the plan with the first layers' experts moved first (fit_order=first): in the eighth run the plan
-#   (the last layers' experts on the host) decoded 3-8% behind N (the first layers') at 10, 8 and
-#   4 GiB with the same bytes, so the order alone against the plan;
+#   (the last layers' experts on the host) decoded 5-8% behind N (the first layers') at 10, 8 and
+#   4 GiB with the same bytes (median of the turns), so the order alone against the plan;
 # - calib's two rows: the plan is re-predicted from them, and the next decode-gap is predicted from
 #   them (calib_points), minutes old rather than the call's start (the host's --cpu-moe decode
 #   drifted 25% within 20 minutes in the seventh run).

@@ -11,9 +11,10 @@
 /// experts. Random-weight models route uniformly and cannot show that gain.
 /// What they showed on the H200 (GPT-OSS-20B shapes, whole layers either
 /// way, the same bytes and graph splits; docs/PLANNER-BENCHMARKS.md, eighth
-/// run) is a decode cost: the last layers' experts on the host decoded 3–8%
-/// slower than the first layers' at 10, 8 and 4 GiB, and level at 6 GiB,
-/// for reasons not found. [`ExpertOrder::FirstLayers`] is llama.cpp's
+/// run) may be a decode cost: the last layers' experts on the host decoded
+/// 5–8% slower than the first layers' at 10, 8 and 4 GiB (median of the
+/// turns; slower in 24 of 32) and level at 6 GiB, within the noise of one
+/// cell each and for reasons not found. [`ExpertOrder::FirstLayers`] is llama.cpp's
 /// `--n-cpu-moe` order: for a caller who decodes far more than they prompt,
 /// or who measures both on their own model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
