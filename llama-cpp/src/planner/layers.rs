@@ -36,7 +36,8 @@ pub(crate) fn lower_n_gpu_layers(
     layout: &ModelLayout,
     setup: &Setup,
     budgets: &[u64],
-    (biases_follow, order): (bool, ExpertOrder),
+    biases_follow: bool,
+    order: ExpertOrder,
     probe: &mut dyn MemoryProbe,
     shape: (u32, u32, u32),
 ) -> Result<Lowered, PlanError> {

@@ -419,7 +419,8 @@ impl Planner {
                     layout,
                     setup,
                     &budgets,
-                    (biases_follow, self.expert_order),
+                    biases_follow,
+                    self.expert_order,
                     probe,
                     shape,
                 ) {
