@@ -310,15 +310,24 @@ plan() {
 # Layers of a preset (the calibration's --n-cpu-moe row holds half of them).
 preset_layers() { case $1 in gpt-oss-20b) echo 24 ;; phi-3.5-moe) echo 32 ;; deepseek-moe-16b) echo 28 ;; qwen3-30b-a3b) echo 48 ;; esac; }
 
-# The planner's calibration rows for PRESET: --cpu-moe and --n-cpu-moe (half the layers), example
-# defaults, both loaded and run in turns (--interleave), RUNS (default 8), read back by calib_points.
+# The calibration's two configs for PRESET with the keys EX: --cpu-moe and --n-cpu-moe (half the
+# layers), one per line. calib runs them alone; gap and decode-gap run them in their turns, so that
+# calib_points can read each sweep's own calibration back.
+calib_rows() { # PRESET EX
+    local half
+    half=$(($(preset_layers "$1") / 2))
+    printf '%s\n' "base:moe=all,$2" "ncm$half:moe=$half,$2"
+}
+
+# The planner's calibration rows for PRESET, example defaults, both loaded and run in turns
+# (--interleave), RUNS (default 8), read back by calib_points.
 calib() {
-    local preset=${PRESET:-gpt-oss-20b} ex=example=1,gen=64 half
-    half=$(($(preset_layers "$preset") / 2))
+    local preset=${PRESET:-gpt-oss-20b} rows
+    mapfile -t rows < <(calib_rows "$preset" example=1,gen=64)
     # KEEP_POLLING=1: the same rows with the workers left polling, kept apart from the calibration.
     local label=calib-$preset
     [ "${KEEP_POLLING:-0}" = 0 ] || label+=-polling
-    INTERLEAVE=1 RUNS=${RUNS:-8} sweep "$label" -- "base:moe=all,$ex" "ncm$half:moe=$half,$ex"
+    INTERLEAVE=1 RUNS=${RUNS:-8} sweep "$label" -- "${rows[@]}"
 }
 
 # "all:TPS;N:TPS;all@P:TPS;N@P:TPS" for PRESET from calib's rows: mean Rust decode t/s, then mean
@@ -363,10 +372,9 @@ plan_trades() {
 # rows run in the same turns, and bench_moe re-predicts the plan with them: the speed model's error
 # apart from the drift since the plan's own calibration.
 gap() {
-    local b=${GAP_BUDGET:-10} preset=${PRESET:-gpt-oss-20b} calib p configs=() half
+    local b=${GAP_BUDGET:-10} preset=${PRESET:-gpt-oss-20b} calib p configs=() rows
     local common=example=1,ctx=8192,gen=64
     calib=${PLAN_CALIB:-$(calib_points)}
-    half=$(($(preset_layers "$preset") / 2))
     synth "$preset" "$work/models/$preset.gguf"
     llfit "$preset" "$b"
     for p in 512 4096; do
@@ -377,7 +385,8 @@ gap() {
     # The plan's 512-token row once more: the spread of a placement against itself in the same
     # turns, so a paired ratio a few percent off 1 can be told from the host's noise.
     configs+=("aa$b-p512:fit=${b}GiB,$common,prompt=512${calib:+,fit_calib=$calib}")
-    configs+=("base:moe=all,example=1,gen=64" "ncm$half:moe=$half,example=1,gen=64")
+    mapfile -t rows < <(calib_rows "$preset" example=1,gen=64)
+    configs+=("${rows[@]}")
     INTERLEAVE=1 RUNS=${RUNS:-8} sweep "gap-$preset-$b" -- "${configs[@]}"
     python3 "$dist/paired.py" "$out/sweep-gap-$preset-$b.json" | tee "$out/gap-$preset-$b-table.md" || true
 }
@@ -393,14 +402,14 @@ gap() {
 #   them (calib_points), minutes old rather than the call's start (the host's --cpu-moe decode
 #   drifted 25% within 20 minutes in the seventh run).
 decode_gap() {
-    local b=${GAP_BUDGET:-10} preset=${PRESET:-gpt-oss-20b} calib plan half
+    local b=${GAP_BUDGET:-10} preset=${PRESET:-gpt-oss-20b} calib plan rows
     local ex=example=1,ctx=8192,gen=${GEN:-128},prompt=512
     calib=${PLAN_CALIB:-$(calib_points)}
-    half=$(($(preset_layers "$preset") / 2))
+    mapfile -t rows < <(calib_rows "$preset" "$ex")
     plan=fit=${b}GiB,$ex${calib:+,fit_calib=$calib}
     INTERLEAVE=1 RUNS=${RUNS:-16} sweep "decode-$preset-$b" -- \
         "fit$b-p512:$plan" "ncm$b-p512:ncm_fit=${b}GiB,$ex" "aa$b-p512:$plan" \
-        "first$b-p512:$plan,fit_order=first" "base:moe=all,$ex" "ncm$half:moe=$half,$ex"
+        "first$b-p512:$plan,fit_order=first" "${rows[@]}"
     python3 "$dist/paired.py" "$out/sweep-decode-$preset-$b.json" | tee "$out/decode-$preset-$b-table.md" || true
 }
 
