@@ -4,9 +4,9 @@
 Rows named fit<REST> are the plan; ncm<REST> the best --n-cpu-moe N for the same budget,
 llfit<REST> llama.cpp's own fit, first<REST> the plan with the first layers' experts moved first
 (fit_order=first), and aa<REST> the plan's row once more: its ratio to the plan is a placement
-against itself, the noise floor the other ratios are read against. With --interleave their runs took turns, so run i of each saw
-about the same host: the ratio of run i to run i is the placement's, and its median over the
-turns is steadier than a ratio of means when the host drifts. The range shows the spread. The
+against itself, the noise floor the other ratios are read against. With --interleave their runs
+took turns, so run i of each saw about the same host: the ratio of run i to run i is the
+placement's, and its median over the turns is steadier than a ratio of means when the host drifts. The range shows the spread. The
 last column pairs each run's decode by its median step (bench_moe's decode_median_tps, n/a in
 older JSON): a step stalled by another tenant moves a run's mean, not its median.
 Second table: each plan row over its prediction, and over its re-prediction with the planner

@@ -14,9 +14,9 @@
 /// run) may be a decode cost: the last layers' experts on the host decoded
 /// 5–8% slower than the first layers' at 10, 8 and 4 GiB (median of the
 /// turns; slower in 24 of 32) and level at 6 GiB, within the noise of one
-/// cell each and for reasons not found. [`ExpertOrder::FirstLayers`] is llama.cpp's
-/// `--n-cpu-moe` order: for a caller who decodes far more than they prompt,
-/// or who measures both on their own model.
+/// cell each and for reasons not found. [`ExpertOrder::FirstLayers`] is
+/// llama.cpp's `--n-cpu-moe` order: for a caller who decodes far more than
+/// they prompt, or who measures both on their own model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ExpertOrder {
     /// The last layers' experts leave first. The default.
