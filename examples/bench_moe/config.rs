@@ -30,7 +30,8 @@ const PRIORITIES: [(&str, ThreadPriority); 5] = [
     ("high", ThreadPriority::High),
     ("realtime", ThreadPriority::Realtime),
 ];
-const ORDERS: [(&str, ExpertOrder); 2] = [
+const ORDERS: [(&str, ExpertOrder); 3] = [
+    ("workload", ExpertOrder::ByWorkload),
     ("last", ExpertOrder::LastLayers),
     ("first", ExpertOrder::FirstLayers),
 ];
@@ -133,7 +134,8 @@ pub(crate) struct Config {
     pub(crate) repack: bool,
     /// The planner keeps expert biases on the GPU (`fit_bias_gpu=1`).
     pub(crate) fit_bias_gpu: bool,
-    /// Which layers' experts the planner moves first (`fit_order=first|last`).
+    /// Which layers' experts the planner moves first (`fit_order=workload|first|last`;
+    /// by the row's prompt and gen by default).
     #[serde(serialize_with = "ser_order")]
     pub(crate) fit_order: ExpertOrder,
     /// Measured decode and prompt speeds that calibrate the planner
@@ -357,12 +359,14 @@ mod tests {
 
     #[test]
     fn the_planner_order_is_named_in_the_config_and_its_json() -> Result<()> {
-        assert_eq!(parse("a:fit=8GiB")?.fit_order, ExpertOrder::LastLayers);
+        assert_eq!(parse("a:fit=8GiB")?.fit_order, ExpertOrder::ByWorkload);
         let first = parse("a:fit=8GiB,fit_order=first")?;
         assert_eq!(first.fit_order, ExpertOrder::FirstLayers);
         assert_eq!(serde_json::to_value(&first)?["fit_order"], "first");
         let err = parse("a:fit_order=middle").unwrap_err().to_string();
-        assert!(err.contains("last, first"), "{err}");
+        assert!(err.contains("workload, last, first"), "{err}");
+        let last = parse("a:fit=8GiB,fit_order=last")?;
+        assert_eq!(serde_json::to_value(&last)?["fit_order"], "last");
         Ok(())
     }
 }

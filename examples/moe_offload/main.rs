@@ -53,6 +53,7 @@ const DEFAULT_PROMPT: &str =
 /// `--expert-order`: the planner's [`ExpertOrder`].
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum Order {
+    Workload,
     Last,
     First,
 }
@@ -86,11 +87,12 @@ struct Args {
     /// VRAM budget per GPU for the planner (implies --fit): `8GiB`, `7.5GB`, `8GiB,4GiB`.
     #[arg(long, value_name = "SIZE[,SIZE]", conflicts_with_all = ["cpu_moe", "n_cpu_moe"])]
     vram_budget: Option<String>,
-    /// Which layers' experts the planner moves to host memory first: `last` (the default:
-    /// trained models route their later layers more narrowly, which speeds up prompts) or
-    /// `first` (llama.cpp's --n-cpu-moe order; decoded 5-8% faster at three of four budgets with
-    /// random-weight GPT-OSS-20B shapes on an H200).
-    #[arg(long, value_enum, default_value_t = Order::Last, conflicts_with_all = ["cpu_moe", "n_cpu_moe", "no_fit"])]
+    /// Which layers' experts the planner moves to host memory first: `workload` (the default:
+    /// `last` when the planned workload, a 2,048-token prompt and 256 tokens, would spend longer
+    /// prompting than decoding, `first` otherwise), `last` (trained models route their later
+    /// layers more narrowly, which speeds up prompts) or `first` (llama.cpp's --n-cpu-moe order;
+    /// decoded 4-5% faster at two of four budgets with random-weight shapes on an H200).
+    #[arg(long, value_enum, default_value_t = Order::Workload, conflicts_with_all = ["cpu_moe", "n_cpu_moe", "no_fit"])]
     expert_order: Order,
     /// Extra override PATTERN=BUFFER_TYPE, llama.cpp's -ot syntax (e.g. `exps=CPU`, `blk\.1[0-9]\.=CUDA0`). Repeatable.
     #[arg(long = "override", value_name = "PATTERN=BUFT")]
@@ -358,6 +360,7 @@ fn fit(
         return Ok((params, None));
     }
     let mut planner = Planner::new(path).expert_order(match args.expert_order {
+        Order::Workload => ExpertOrder::ByWorkload,
         Order::Last => ExpertOrder::LastLayers,
         Order::First => ExpertOrder::FirstLayers,
     });

@@ -2,8 +2,8 @@
 """The plan against its baselines, run by run, from a bench_moe --interleave JSON (run.sh gap).
 
 Rows named fit<REST> are the plan; ncm<REST> the best --n-cpu-moe N for the same budget,
-llfit<REST> llama.cpp's own fit, first<REST> the plan with the first layers' experts moved first
-(fit_order=first), and aa<REST> the plan's row once more: its ratio to the plan is a placement
+llfit<REST> llama.cpp's own fit, first<REST> and last<REST> the plan with the first or the last
+layers' experts moved first (fit_order=first|last), and aa<REST> the plan's row once more: its ratio to the plan is a placement
 against itself, the noise floor the other ratios are read against. With --interleave their runs
 took turns, so run i of each saw about the same host: the ratio of run i to run i is the
 placement's, and its median over the turns is steadier than a ratio of means when the host drifts. The range shows the spread. The
@@ -44,7 +44,7 @@ def paired(rows):
     for name, r in rows.items():
         if not name.startswith("fit"):
             continue
-        for prefix in ("aa", "ncm", "llfit", "first"):
+        for prefix in ("aa", "ncm", "llfit", "first", "last"):
             o = rows.get(prefix + name[3:])
             if not o:
                 continue

@@ -6,11 +6,12 @@
 //! file, the model and context params the caller set, and a [`Budget`] per
 //! GPU, and returns a [`Plan`]:
 //!
-//! * which expert matrices go to host memory: the **last layers' first**
-//!   (later layers route more narrowly, so fewer of their experts are copied
-//!   per ubatch; [`ExpertOrder`] for the first layers'), one boundary layer
-//!   split per matrix (down, then gate, then up), expert biases with their
-//!   matrices unless asked otherwise;
+//! * which expert matrices go to host memory: by default the **last layers'
+//!   first** for prompt-heavy workloads (later layers route more narrowly, so
+//!   fewer of their experts are copied per ubatch) and the **first layers'**
+//!   for decode-heavy ones such as a chat turn ([`ExpertOrder`]), one
+//!   boundary layer split per matrix (down, then gate, then up), expert
+//!   biases with their matrices unless asked otherwise;
 //! * `n_ctx` and `n_ubatch` where the caller left them at their defaults,
 //!   and `n_gpu_layers` where the caller left it at llama.cpp's default and
 //!   moving every expert is not enough (below);
@@ -243,8 +244,8 @@ impl Planner {
         self
     }
 
-    /// Which layers' experts leave the GPU first (default: the last
-    /// layers').
+    /// Which layers' experts leave the GPU first (default: by the
+    /// [workload](Self::workload), [`ExpertOrder::ByWorkload`]).
     pub fn expert_order(mut self, order: ExpertOrder) -> Self {
         self.expert_order = order;
         self
@@ -386,8 +387,57 @@ impl Planner {
         caller_overrides: Vec<String>,
         probe: &mut dyn MemoryProbe,
     ) -> Result<Plan, PlanError> {
+        let tried = self.expert_order.first_try();
+        let mut plan = self.plan_ordered(
+            tried,
+            layout,
+            setup,
+            names,
+            budgets,
+            ctx_params,
+            caller_overrides.clone(),
+            probe,
+        )?;
+        if self.expert_order != ExpertOrder::ByWorkload || plan.host_experts.is_empty() {
+            return Ok(plan);
+        }
+        let (order, reason) = ExpertOrder::for_workload(&plan.speed, self.workload);
+        if order != tried {
+            plan = self.plan_ordered(
+                order,
+                layout,
+                setup,
+                names,
+                budgets,
+                ctx_params,
+                caller_overrides,
+                probe,
+            )?;
+        }
+        // Beside the line naming the host experts.
+        let at = (plan.reasons.iter())
+            .position(|r| r.starts_with("experts to host memory"))
+            .map_or(plan.reasons.len(), |i| i + 1);
+        plan.reasons.insert(at, reason);
+        Ok(plan)
+    }
+
+    /// [`plan_layout`](Self::plan_layout) with the layers' experts leaving in
+    /// `order`.
+    #[allow(clippy::too_many_arguments)]
+    fn plan_ordered(
+        &self,
+        order: ExpertOrder,
+        layout: &ModelLayout,
+        setup: &Setup,
+        names: &[String],
+        budgets: &[u64],
+        ctx_params: &LlamaContextParams,
+        caller_overrides: Vec<String>,
+        probe: &mut dyn MemoryProbe,
+    ) -> Result<Plan, PlanError> {
         let biases_follow = self.expert_biases == ExpertBiases::FollowMatrices;
-        let units = setup.units(layout, biases_follow, self.expert_order);
+        let units = setup.units(layout, biases_follow, order);
         // The search sees each budget less the shape's reserve; errors and
         // the plan report the caller's budgets.
         let budgets_for = |(_, _, n_ubatch): (u32, u32, u32)| -> Vec<u64> {
@@ -424,7 +474,7 @@ impl Planner {
                     setup,
                     &budgets,
                     biases_follow,
-                    self.expert_order,
+                    order,
                     probe,
                     shape,
                 ) {
@@ -492,12 +542,7 @@ impl Planner {
             .map(|u| (u.layer, u.part))
             .collect();
         let overrides = patterns::host_patterns(&host_experts, biases_follow);
-        reasons.extend(describe_host(
-            &host_experts,
-            layout,
-            &traffic,
-            self.expert_order,
-        ));
+        reasons.extend(describe_host(&host_experts, layout, &traffic, order));
         if let Some(lowered) = &lowered {
             reasons.extend(describe_lowered(lowered, layout, &traffic));
         }

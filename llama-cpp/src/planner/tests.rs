@@ -148,7 +148,9 @@ fn every_budget_is_respected_and_more_budget_is_never_slower() {
         let budget = quarter_gib * GIB / 4;
         let (plan, calls) = plan_with(&planner, &layout, &setup, &[budget], &ctx_4096());
         let plan = plan.unwrap_or_else(|e| panic!("{budget}: {e}"));
-        assert!(calls <= 4 * 4, "{calls} dry runs for 4 ubatch choices");
+        // The default order plans a second time when the workload's decode
+        // outweighs its prompt.
+        assert!(calls <= 2 * 4 * 4, "{calls} dry runs for 4 ubatch choices");
         let device = &plan.devices[0];
         assert!(
             device.bytes.total() <= budget,
@@ -404,7 +406,9 @@ fn two_gpus_each_fit_their_own_budget_from_their_own_last_layers() {
     let budgets = [2 * GIB, 3 * GIB];
     let ctx = ctx_4096().with_n_ubatch(512);
     let plan = plan_with(
-        &Planner::new("m").reserve(0),
+        &Planner::new("m")
+            .reserve(0)
+            .expert_order(ExpertOrder::LastLayers),
         &layout,
         &setup,
         &budgets,
