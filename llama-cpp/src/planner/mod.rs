@@ -387,33 +387,29 @@ impl Planner {
         caller_overrides: Vec<String>,
         probe: &mut dyn MemoryProbe,
     ) -> Result<Plan, PlanError> {
-        let tried = self.expert_order.first_try();
-        let mut plan = self.plan_ordered(
-            tried,
-            layout,
-            setup,
-            names,
-            budgets,
-            ctx_params,
-            caller_overrides.clone(),
-            probe,
-        )?;
-        if self.expert_order != ExpertOrder::ByWorkload || plan.host_experts.is_empty() {
-            return Ok(plan);
-        }
-        let (order, reason) = ExpertOrder::for_workload(&plan.speed, self.workload);
-        if order != tried {
-            plan = self.plan_ordered(
+        let mut plan_in = |order| {
+            self.plan_ordered(
                 order,
                 layout,
                 setup,
                 names,
                 budgets,
                 ctx_params,
-                caller_overrides,
+                caller_overrides.clone(),
                 probe,
-            )?;
+            )
+        };
+        let tried = self.expert_order.first_try();
+        let plan = plan_in(tried)?;
+        if self.expert_order != ExpertOrder::ByWorkload || plan.host_experts.is_empty() {
+            return Ok(plan);
         }
+        let (order, reason) = ExpertOrder::for_workload(&plan.speed, self.workload);
+        let mut plan = if order == tried {
+            plan
+        } else {
+            plan_in(order)?
+        };
         // Beside the line naming the host experts.
         let at = (plan.reasons.iter())
             .position(|r| r.starts_with("experts to host memory"))

@@ -134,6 +134,13 @@ pub(super) fn plan_with(
     (plan, probe.calls)
 }
 
+/// A planner without reserve that moves the last layers' experts first.
+pub(super) fn last_layers_first() -> Planner {
+    Planner::new("m")
+        .reserve(0)
+        .expert_order(ExpertOrder::LastLayers)
+}
+
 pub(super) fn ctx_4096() -> LlamaContextParams {
     LlamaContextParams::default().with_n_ctx(NonZeroU32::new(4096))
 }
@@ -405,17 +412,9 @@ fn two_gpus_each_fit_their_own_budget_from_their_own_last_layers() {
     let setup = Setup::from_rules(&layout, -1, &free, |_| None);
     let budgets = [2 * GIB, 3 * GIB];
     let ctx = ctx_4096().with_n_ubatch(512);
-    let plan = plan_with(
-        &Planner::new("m")
-            .reserve(0)
-            .expert_order(ExpertOrder::LastLayers),
-        &layout,
-        &setup,
-        &budgets,
-        &ctx,
-    )
-    .0
-    .unwrap();
+    let plan = plan_with(&last_layers_first(), &layout, &setup, &budgets, &ctx)
+        .0
+        .unwrap();
     for (d, budget) in plan.devices.iter().zip(budgets) {
         assert!(d.bytes.total() <= budget, "{}: {:?}", d.name, d.bytes);
     }

@@ -3,7 +3,7 @@
 //! split per matrix, the first layers' when asked, and by default the one
 //! the workload's longer phase favours.
 
-use super::tests::{ctx_4096, gpt_oss, one_gpu, plan_with};
+use super::tests::{ctx_4096, gpt_oss, last_layers_first, one_gpu, plan_with};
 use super::*;
 use std::collections::BTreeSet;
 
@@ -14,17 +14,9 @@ fn the_last_layers_leave_first_and_one_boundary_layer_splits_per_matrix() {
     let ctx = ctx_4096().with_n_ubatch(2048);
     let mut splits = 0;
     for budget in [5 * GIB, 6 * GIB + GIB / 3, 7 * GIB + GIB / 7, 9 * GIB] {
-        let plan = plan_with(
-            &Planner::new("m")
-                .reserve(0)
-                .expert_order(ExpertOrder::LastLayers),
-            &layout,
-            &setup,
-            &[budget],
-            &ctx,
-        )
-        .0
-        .unwrap();
+        let plan = plan_with(&last_layers_first(), &layout, &setup, &[budget], &ctx)
+            .0
+            .unwrap();
         let layers: BTreeSet<u32> = plan.host_experts.iter().map(|h| h.0).collect();
         let first = *layers.iter().next().unwrap();
         assert_eq!(
@@ -147,11 +139,7 @@ fn by_default_the_order_follows_the_phase_the_workload_spends_longer_in() {
         generated_tokens: 1,
     }));
     assert!(!prefix(&long), "{long}");
-    let last = plan(
-        Planner::new("m")
-            .reserve(0)
-            .expert_order(ExpertOrder::LastLayers),
-    );
+    let last = plan(last_layers_first());
     assert_eq!(long.host_experts, last.host_experts);
     let (_, reason) = workload_reason(&long).expect("the choice is explained");
     assert!(reason.starts_with("last layers first"), "{reason}");
